@@ -1,0 +1,210 @@
+"""The network: backprop against a per-example oracle, one SGD step by hand, training."""
+import os
+
+import numpy
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import scratchnet as sn
+from scratchnet.gradcheck import check_network
+from strategies import matrices, one_hot, to_xp
+
+
+class Capture:
+    """An optimiser that records the gradients instead of stepping."""
+    lr = 0.0
+
+    def __init__(self):
+        self.grads = {}
+
+    def step(self, params, grads):
+        self.grads = {k: numpy.asarray(v.tolist()) for k, v in grads.items()}
+
+
+def nielsen_backprop(Ws, bs, x, y, cost):
+    """Nielsen's network2.backprop, one example at a time, column vectors (the oracle).
+    Ws[l] is (n_out, n_in), as in the book."""
+    sig = lambda z: 1 / (1 + numpy.exp(-z))
+    activation, activations, zs = x.reshape(-1, 1), [x.reshape(-1, 1)], []
+    for W, b in zip(Ws, bs):
+        z = W @ activation + b.reshape(-1, 1)
+        zs.append(z)
+        activation = sig(z)
+        activations.append(activation)
+    a, yc = activations[-1], y.reshape(-1, 1)
+    delta = (a - yc) * sig(zs[-1]) * (1 - sig(zs[-1])) if cost == "quadratic" else a - yc
+    nabla_W, nabla_b = [None] * len(Ws), [None] * len(Ws)
+    nabla_W[-1], nabla_b[-1] = delta @ activations[-2].T, delta.ravel()
+    for l in range(2, len(Ws) + 1):
+        sp = sig(zs[-l]) * (1 - sig(zs[-l]))
+        delta = (Ws[-l + 1].T @ delta) * sp
+        nabla_W[-l], nabla_b[-l] = delta @ activations[-l - 1].T, delta.ravel()
+    return nabla_W, nabla_b
+
+
+@pytest.mark.parametrize("cost", ["quadratic", "cross-entropy"])
+@given(seed=st.integers(0, 1000), m=st.integers(1, 5), sizes=st.lists(st.integers(1, 6), min_size=3,
+                                                                       max_size=4))
+@settings(max_examples=20, deadline=None)
+def test_vectorised_backprop_equals_per_example_oracle(cost, seed, m, sizes):
+    layers = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [sn.Dense(n_in, n_out), sn.Sigmoid()]
+    net = sn.Network(layers, loss=sn.Quadratic() if cost == "quadratic" else sn.CrossEntropy(),
+                     dtype="float64", seed=seed)
+    x, y = matrices(seed, m, sizes[0]), one_hot(seed + 1, m, sizes[-1])
+    Ws = [layer.params["W"].copy() for layer in net.layers[::2]]
+    bs = [layer.params["b"].copy() for layer in net.layers[::2]]
+    opt = Capture()
+    net.train_step(x, y, opt, n=m)
+    oracle = [nielsen_backprop(Ws, bs, x[i], y[i], cost) for i in range(m)]
+    for l in range(len(Ws)):
+        mean_W = sum(o[0][l] for o in oracle) / m         # the mini-batch mean gradient
+        mean_b = sum(o[1][l] for o in oracle) / m
+        numpy.testing.assert_allclose(opt.grads[f"layers.{2 * l}.W"], mean_W, rtol=1e-9, atol=1e-12)
+        numpy.testing.assert_allclose(opt.grads[f"layers.{2 * l}.b"], mean_b, rtol=1e-9, atol=1e-12)
+
+
+NETWORKS = {
+    "sigmoid-quadratic": lambda: ([sn.Dense(4, 5), sn.Sigmoid(), sn.Dense(5, 3), sn.Sigmoid()],
+                                  sn.Quadratic()),
+    "relu-softmax-ce": lambda: ([sn.Dense(4, 6, init="he"), sn.ReLU(), sn.Dense(6, 3), sn.Softmax()],
+                                sn.CategoricalCrossEntropy()),
+    "tanh-logsoftmax-nll": lambda: ([sn.Dense(4, 5), sn.Tanh(), sn.Dense(5, 3), sn.LogSoftmax()],
+                                    sn.NLL()),
+    "sigmoid-binary": lambda: ([sn.Dense(4, 5), sn.Sigmoid(), sn.Dense(5, 1), sn.Sigmoid()],
+                               sn.BinaryCrossEntropy()),
+    "softmax-quadratic-unfused": lambda: ([sn.Dense(4, 3), sn.Softmax()], sn.Quadratic()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("penalty", [None, sn.L2(3.0), sn.L1(0.5)], ids=["none", "L2", "L1"])
+def test_whole_network_gradient_check(xp, name, penalty):
+    layers, loss = NETWORKS[name]()
+    net = sn.Network(layers, loss, regularizer=penalty, device="cpu" if xp is numpy else "cuda",
+                     dtype="float64", seed=3)
+    k = layers[-2].n_out
+    x = to_xp(xp, matrices(1, 5, 4))
+    y = to_xp(xp, one_hot(2, 5, k) if k > 1 else numpy.array([[0.0], [1.0], [1.0], [0.0], [1.0]]))
+    errors = check_network(net, x, y)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_one_sgd_step_by_hand():
+    """A 1-1 sigmoid network, quadratic cost, η = 0.5, one example x = 1, y = 1:
+    z = w·x + b = 0.5·1 + 0 = 0.5;  a = σ(0.5) = 0.622459;  σ'(z) = a(1 - a) = 0.235004
+    δ = (a - y)·σ'(z) = -0.377541 · 0.235004 = -0.088724
+    w ← 0.5 - 0.5·δ·x = 0.544362;   b ← 0 - 0.5·δ = 0.044362"""
+    net = sn.Network([sn.Dense(1, 1), sn.Sigmoid()], loss=sn.Quadratic(), dtype="float64")
+    net.layers[0].params["W"][...] = 0.5
+    net.layers[0].params["b"][...] = 0.0
+    net.train_step(numpy.array([[1.0]]), numpy.array([[1.0]]), sn.SGD(lr=0.5), n=1)
+    assert net.layers[0].params["W"][0, 0] == pytest.approx(0.544362, abs=1e-6)
+    assert net.layers[0].params["b"][0] == pytest.approx(0.044362, abs=1e-6)
+
+
+def blobs(n, seed, k=3, dim=10):
+    """k Gaussian clusters in `dim` dimensions: an easy, made-up classification task."""
+    rng = numpy.random.default_rng(seed)
+    centres = numpy.random.default_rng(99).standard_normal((k, dim)) * 1.5
+    labels = rng.integers(0, k, n)
+    return (centres[labels] + rng.standard_normal((n, dim))).astype(numpy.float32), labels
+
+
+def small_net(device="cpu", seed=0, dtype="float32"):
+    return sn.Network([sn.Dense(10, 16), sn.Sigmoid(), sn.Dense(16, 3), sn.Sigmoid()],
+                      loss=sn.CrossEntropy(), device=device, seed=seed, dtype=dtype)
+
+
+def test_training_on_synthetic_data_reaches_95_percent(device):
+    net = small_net(device)
+    history = net.fit(blobs(2000, 0), epochs=15, batch_size=10, optimizer=sn.SGD(lr=0.5),
+                      validation_data=blobs(1000, 1))
+    assert history["loss"][0] > history["loss"][-1]
+    assert net.evaluate(blobs(1000, 2))["accuracy"] >= 0.95
+    assert set(history.epochs[0]) == {"epoch", "loss", "accuracy", "lr", "val_loss",
+                                      "val_accuracy", "time"}
+
+
+def test_training_is_reproducible_with_a_seed():
+    runs = [small_net(seed=4).fit(blobs(500, 0), epochs=2, batch_size=10,
+                                  optimizer=sn.SGD(lr=0.5), seed=7)["loss"] for _ in range(2)]
+    assert runs[0] == runs[1]
+
+
+def test_float64_on_request():
+    net = small_net(dtype="float64")
+    assert net.layers[0].params["W"].dtype == numpy.float64
+    assert net.predict(blobs(5, 0)[0]).dtype == numpy.float64
+
+
+@pytest.mark.filterwarnings("ignore:overflow", "ignore:invalid value")
+def test_divergence_is_a_clear_error():
+    X, y = blobs(200, 0)
+    with pytest.raises(FloatingPointError, match="diverged.*learning rate"):
+        sn.Network([sn.Dense(10, 3), sn.ReLU(), sn.Dense(3, 3)], loss=sn.Quadratic()).fit(
+            (X * 1e3, y), epochs=3, batch_size=10, optimizer=sn.SGD(lr=1e3))
+
+
+@pytest.mark.parametrize("data, message", [
+    ((numpy.zeros((5, 10)), numpy.zeros(4, int)), "5 rows but y has 4"),
+    ((numpy.zeros((5, 9)), numpy.zeros(5, int)), r"shape \(9,\) per example, the first layer expects \(10,\)"),
+    ((numpy.full((5, 10), numpy.nan), numpy.zeros(5, int)), "NaN"),
+    ((numpy.zeros((5, 10)), numpy.full(5, 3)), r"labels must lie in 0..2"),
+    ((numpy.zeros((5, 10)), numpy.zeros(5)), "integer class labels"),
+    ((numpy.zeros((5, 10)), numpy.zeros((5, 4))), r"targets \(N, 3\)"),
+    ((numpy.zeros((0, 10)), numpy.zeros(0, int)), "empty"),
+    (numpy.zeros((5, 10)), "pair"),
+])
+def test_bad_training_data_is_named(data, message):
+    with pytest.raises(ValueError, match=message):
+        small_net().fit(data, epochs=1, batch_size=2, optimizer=sn.SGD(lr=0.1))
+
+
+@pytest.mark.parametrize("kwargs, message", [({"epochs": -1}, "epochs"), ({"batch_size": 0}, "batch_size")])
+def test_bad_hyper_parameters_are_named(kwargs, message):
+    args = {"epochs": 1, "batch_size": 10, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        small_net().fit(blobs(10, 0), optimizer=sn.SGD(lr=0.1), **args)
+
+
+def test_early_stopping_restores_the_best_weights():
+    net = small_net()
+    saved = {}
+
+    class Snapshot:
+        def on_epoch_end(self, logs):
+            saved[logs["epoch"]] = {k: v.copy() for k, v in net.parameters().items()}
+
+    stop = sn.EarlyStopping(monitor="val_loss", mode="min", patience=2)
+    history = net.fit(blobs(300, 0), epochs=40, batch_size=10, optimizer=sn.SGD(lr=8.0),
+                      validation_data=blobs(300, 1), early_stopping=stop, callbacks=[Snapshot()])
+    best = int(numpy.argmin(history["val_loss"]))
+    assert stop.best_epoch == best and len(history) == best + 3
+    for k, v in net.parameters().items():
+        numpy.testing.assert_array_equal(v, saved[best][k])
+
+
+def test_callbacks_may_be_plain_functions():
+    seen = []
+    small_net().fit(blobs(50, 0), epochs=2, batch_size=10, optimizer=sn.SGD(lr=0.1),
+                    callbacks=[seen.append])
+    assert [logs["epoch"] for logs in seen] == [0, 1]
+
+
+def test_summary_counts_parameters():
+    net = small_net()
+    assert net.n_params == 10 * 16 + 16 + 16 * 3 + 3
+    assert f"{net.n_params:,}" in net.summary()
+
+
+@pytest.mark.skipif(not os.environ.get("SCRATCHNET_DATA"), reason="SCRATCHNET_DATA not set")
+def test_one_epoch_on_real_mnist_learns():
+    data = sn.load_mnist()
+    X, y = data.train
+    net = sn.Network([sn.Dense(784, 30), sn.Sigmoid(), sn.Dense(30, 10), sn.Sigmoid()],
+                     loss=sn.Quadratic())
+    net.fit((X[:10000], y[:10000]), epochs=1, batch_size=10, optimizer=sn.SGD(lr=3.0))
+    assert net.evaluate(data.test)["accuracy"] > 0.85
