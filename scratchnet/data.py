@@ -20,13 +20,14 @@ import hashlib
 import http.client
 import math
 import os
-import secrets
 import types
 import urllib.request
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -162,22 +163,8 @@ def write_idx(path, array):
     header = bytes([0, 0, code, array.ndim]) + b"".join(n.to_bytes(4, "big") for n in array.shape)
     data = header + np.ascontiguousarray(array, dtype=IDX_TYPES[code]).tobytes()
     path = Path(path)
-    _write_atomic(path, gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
-
-
-def _write_atomic(path, data):
-    """Write bytes to `path` through a temporary file in the same folder and os.replace."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: respect the umask
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    payload = gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data
+    atomic_write(path, lambda f: f.write(payload))
 
 
 def _shape_text(dims):
@@ -261,7 +248,7 @@ def download_idx(name, folder, mirrors, sha256=None, *, timeout=30.0):
             reasons.append(str(e))
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(target, packed)
+        atomic_write(target, lambda f: f.write(packed))
         return target
     raise _error(target, "download failed: " + ("; ".join(reasons) or "no mirrors"),
                  DataNotFoundError)

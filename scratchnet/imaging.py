@@ -5,25 +5,29 @@ ratio (anti-aliasing gives the grey edges), then put in a 28x28 field so that it
 sits at the centre.  `to_mnist` does the same to a grey photo, after the steps a photo needs first:
 
     1. work at a fixed size (long side 512 px) so every constant below is in known pixels;
-    2. flatten the paper: the background b(x, y) is a per-block percentile, median-filtered over
-       neighbouring blocks and interpolated, so lighting gradients and shadows drop out;
-    3. polarity: ink is whichever side of b has more strong deviations; dark ink is measured as
-       the reflectance ratio, ink = 1 - g/b (uneven light multiplies), light ink as ink = g - b;
-    4. threshold with Otsu (floored at 3 noise sigmas) and keep the main 8-connected ink plus any
-       sizeable pieces next to it, so specks and dirt vanish; grey levels are kept for the edges;
+    2. polarity: fit a smooth (quadratic) model of the page's light, robustly, and compare the
+       strong deviations below it with those above: dark ink on paper, or light ink on dark;
+    3. flatten the page: its level b(x, y) is a per-block percentile (high for paper, low for a
+       dark ground), median-filtered over neighbouring blocks and interpolated; dark ink is the
+       reflectance ratio ink = 1 - g/b (uneven light multiplies), light ink is ink = g - b;
+    4. threshold with Otsu (floored at 3 noise sigmas), keep the 8-connected piece with the most
+       ink (not the table or shadow at the image's edge) and sizeable pieces near it, so specks
+       and clutter vanish; the grey levels of the kept ink give anti-aliased edges;
     5. crop, scale to a long side of 80 (4 x 20), thicken or thin the strokes with a disc so their
-       width at 20x20 is MNIST's (median 1.9 px, measured as 2 * area / edge length), scale to 20;
+       width at 20x20 (2 * area / perimeter of the pixels above 1/2) lies in MNIST's usual range,
+       2.3 to 3.3 px; scale to 20 by area averaging;
     6. paste in 28x28 shifted by the rounded offset that puts the centre of mass at (14, 14).
 
 Output: float32 in [0, 1], light digit on dark background, peak exactly 1 - like `data.load_mnist`.
 Every problem with an input raises `ImageError`, one line, starting with the file's path.
 """
 import os
-import tempfile
 import warnings
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+from .files import atomic_write
 
 MAX_PIXELS = 50_000_000   # refuse larger images (decompression bombs); Pillow's own limit is 89M
 WORK_SIZE = 512           # long side of the working image, in pixels
@@ -31,12 +35,12 @@ BLOCKS = 6                # background grid: about this many blocks along the lo
 MIN_SIDE, MAX_ASPECT = 8, 16
 MIN_CONTRAST = 0.1        # ink must differ from the paper by 10% of its brightness (or level)
 MIN_EXTENT = 12           # a digit spans at least this many working pixels
-STROKE = (1.9, 2.8)       # stroke widths kept at 20x20; MNIST's median 1.96, 90th percentile 2.77
+STROKE = (2.3, 3.3)       # stroke width band at 20x20: MNIST's median and 90th percentile
 FINE = 4                  # strokes are adjusted at FINE x the 20-pixel box
 
 
 class ImageError(ValueError):
-    """An image file or array that cannot become a digit; the one-line message starts with its path."""
+    """A file or array that cannot become a digit; the one-line message starts with its path."""
 
 
 def _label(path):
@@ -64,6 +68,7 @@ def load_image(path):
         raise ImageError(f"{name}: empty file")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # a quiet library: e.g. "Corrupt EXIF data"
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 w, h = img.size
@@ -89,18 +94,14 @@ def load_image(path):
 
 def _grey(img, name):
     """A decoded Pillow image -> float32 (h, w) in [0, 1]."""
-    if img.mode.startswith("I;16"):
-        return np.asarray(img, dtype=np.float32) / 65535
-    if img.mode in ("I", "F"):   # 32-bit: 8- or 16-bit data stored wide, else stretch min..max
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
         a = np.asarray(img, dtype=np.float64)
         if not np.isfinite(a).all():
             raise ImageError(f"{name}: image contains NaN or infinite values")
-        lo, hi = (a.min(), a.max()) if a.size else (0.0, 0.0)
-        if lo >= 0 and hi <= 1 and img.mode == "F":
-            return a.astype(np.float32)
-        if lo >= 0 and hi <= 65535 and img.mode == "I":
-            return (a / (255 if hi <= 255 else 65535)).astype(np.float32)
-        return ((a - lo) / (hi - lo if hi > lo else 1)).astype(np.float32)
+        top = 1.0 if img.mode == "F" else 65535.0      # float in [0, 1], or 16-bit integers
+        if a.size and (a.min() < 0 or a.max() > top):  # anything else: stretch min..max
+            a, top = a - a.min(), max(float(np.ptp(a)), 1e-12)
+        return (a / top).astype(np.float32)
     try:
         if "A" in img.mode or "a" in img.mode or "transparency" in img.info:
             img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
@@ -136,9 +137,7 @@ def to_mnist(grey, *, source="<array>"):
     floor = min(3 * sigma, t / 2)             # below: paper noise; above: ink and its grey edge
     soft = np.clip((ink - floor) / max(level - floor, 1e-6), 0, 1) * near
     soft = _crop(soft, 0.2)                   # faint blur tails would inflate the box
-    width = _width(keep) * FINE * 20 / max(soft.shape)   # stroke width at FINE x the 20 box
-    fine = _strokes(_fit(soft, FINE * 20, Image.LANCZOS), width)
-    digit = _fit(fine, 20, Image.BOX)
+    digit = _strokes(_fit(soft, FINE * 20, Image.LANCZOS))
     if digit.max() <= 0:
         raise ImageError(f"{source}: no ink found (strokes too thin)")
     return _centre(digit)
@@ -167,7 +166,7 @@ def _check(grey, source):
 
 def _ink(g, source):
     """Ink strength per pixel (about 0 on paper, up to 1 on ink), whatever the polarity."""
-    d = g - _background(g, 50)
+    d = _off_lighting(g[::3, ::3])
     tau = max(4 * _noise(d), 0.04)
     dark = np.clip(-d - tau, 0, None).sum()
     light = np.clip(d - tau, 0, None).sum()
@@ -176,6 +175,26 @@ def _ink(g, source):
     if dark >= light:                         # dark ink on paper: reflectance ratio to the paper
         return 1 - g / np.maximum(_background(g, 80), 0.05)
     return g - _background(g, 20)             # light on dark: a screen or inverted scan
+
+
+def _off_lighting(g):
+    """Deviations from the page's light, for the polarity vote (dark ink or light).  The light is
+    a quadratic c0 + c1 x + c2 y + c3 x^2 + c4 xy + c5 y^2, fitted by least squares to the points
+    within 2.5 sigma of the median, then four times to those within 2.5 sigma of the last fit.
+    A smooth surface cannot follow a table's edge: the table counts as dark, not the paper beside
+    it as bright (as block percentiles would make it)."""
+    y, x = np.mgrid[0:g.shape[0], 0:g.shape[1]] / max(g.shape)
+    a = np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=-1).reshape(-1, 6)
+    v = g.ravel().astype(np.float64)
+    r = v - np.median(v)
+    use = np.abs(r) <= 2.5 * max(_noise(r), 1e-3)
+    for _ in range(4):
+        if use.sum() < 6:
+            break
+        at = a[use].T                         # normal equations: (A'A) c = A'v, 6 x 6
+        r = v - a @ np.linalg.lstsq(at @ a[use], at @ v[use], rcond=None)[0]
+        use = np.abs(r - np.median(r[use])) <= 2.5 * max(_noise(r[use]), 1e-3)
+    return r
 
 
 def _background(g, q):
@@ -211,8 +230,9 @@ def _otsu(v):
 
 
 def _main_ink(ink, mask, min_level, source):
-    """Keep the 8-connected component with the most ink, and the components near it with at least
-    5% of its area; everything else is specks.  Return (mask kept, typical ink level on it)."""
+    """Keep the 8-connected component with the most ink (a tenth as much if it touches the image's
+    edge, as tables and shadows do), and the pieces near it with at least 5% of its area; the rest
+    is specks and clutter.  Return (mask kept, typical ink level on it)."""
     runs, comp = _components(mask)
     if not len(runs):
         raise ImageError(f"{source}: no ink found")
@@ -225,14 +245,15 @@ def _main_ink(ink, mask, min_level, source):
     bottom, right = np.zeros(n, int), np.zeros(n, int)
     np.minimum.at(top, comp, r), np.minimum.at(left, comp, c0)
     np.maximum.at(bottom, comp, r + 1), np.maximum.at(right, comp, c1)
-    k = int(np.argmax(mass))
+    edge = (top == 0) | (left == 0) | (bottom == mask.shape[0]) | (right == mask.shape[1])
+    k = int(np.argmax(np.where(edge, mass / 10, mass)))   # at the edge: a table, a shadow
     extent = max(bottom[k] - top[k], right[k] - left[k])
     if extent < MIN_EXTENT or mass[k] / area[k] < min_level:
         raise ImageError(f"{source}: no ink found (only specks or too faint)")
     gap = extent / 4                          # how far a separate piece may lie from the main ink
     near = ((top <= bottom[k] + gap) & (bottom >= top[k] - gap) &
             (left <= right[k] + gap) & (right >= left[k] - gap))
-    kept = near & (area >= 0.05 * area[k]) & (mass / area >= min_level)
+    kept = near & (area >= 0.05 * area[k]) & (mass / area >= min_level) & (edge <= edge[k])
     keep = np.zeros(mask.shape, bool)
     for y, a, b in runs[kept[comp]]:
         keep[y, a:b] = True
@@ -271,26 +292,44 @@ def _components(mask):
 
 
 def _width(mask):
-    """Mean stroke width as 2 * area / edge length: a strip of width w and length l has area wl
-    and edge 2l.  Edges are counted between 4-neighbours, the way MNIST's 1.9 px was measured."""
-    pad = np.pad(mask, 1)
-    edges = (pad[1:] != pad[:-1]).sum() + (pad[:, 1:] != pad[:, :-1]).sum()
-    return 2 * mask.sum() / max(edges, 1)
+    """Mean stroke width 2A/P: a strip of width w and length l has area A = wl and perimeter
+    P = 2l.  P by Crofton's formula from the in/out transitions along rows, columns and both
+    diagonals, P = (N_0 + N_90 + (N_45 + N_135) / sqrt 2) / (1 + sqrt 2), right at every angle."""
+    p = np.pad(mask, 1)
+    n0 = (p[:, 1:] != p[:, :-1]).sum()
+    n90 = (p[1:] != p[:-1]).sum()
+    n45 = (p[1:, :-1] != p[:-1, 1:]).sum() + (p[1:, 1:] != p[:-1, :-1]).sum()
+    return 2 * mask.sum() / max((n0 + n90 + n45 / np.sqrt(2)) / (1 + np.sqrt(2)), 1)
 
 
-def _strokes(a, w):
-    """Dilate (or erode) a with a disc of radius r so that its stroke width w (in a's pixels)
-    lands in STROKE at 20x20.  The box of side L grows by 2r too: solve (w + 2r) / (L + 2r) =
-    target / 20 for r; r < 0 erodes."""
-    size = max(a.shape)
-    now = w * 20 / size
-    if STROKE[0] <= now <= STROKE[1]:
-        return a
-    target = STROKE[0] if now < STROKE[0] else STROKE[1]
-    r = (target * size - 20 * w) / (40 - 2 * target)
-    if r > 0:
-        return _crop(_dilate(np.pad(a, int(np.ceil(r)) + 1), r))
-    return _crop(1 - _dilate(1 - a, -r, fill=1.0))
+def _strokes(a):
+    """a (long side FINE * 20) -> the digit in its 20-pixel box, strokes thickened by the smallest
+    disc (radius steps of 1/4 at FINE x scale) that makes the width at 20x20, measured as MNIST's
+    was, at least STROKE[0]; or thinned by the smallest that brings it to at most STROKE[1]."""
+    def box(r):
+        if r > 0:
+            b = _dilate(np.pad(a, int(np.ceil(r)) + 1), r)
+        else:
+            b = 1 - _dilate(1 - a, -r, fill=1.0)
+        d = _fit(_crop(b), 20, Image.BOX)
+        return d / max(d.max(), 1e-6)
+
+    d = box(0)
+    w, area = _width(d > 0.5), (d > 0.5).sum()
+    if w < STROKE[0]:
+        for r in np.arange(0.25, 4 * FINE, 0.25):
+            d = box(r)
+            if _width(d > 0.5) >= STROKE[0]:
+                break
+    elif w > STROKE[1]:
+        for r in np.arange(0.5, FINE, 0.5):
+            t = box(-r)
+            if (t > 0.5).sum() < area / 2:    # erosion is breaking the strokes: stop before
+                break
+            d = t
+            if _width(d > 0.5) <= STROKE[1]:
+                break
+    return d
 
 
 def _dilate(a, r, fill=0.0):
@@ -328,6 +367,7 @@ def _centre(d):
     """Paste d (at most 20x20) in 28x28 with its centre of mass at (14, 14), shifted by whole
     pixels (MNIST's convention: the mean over its training set is 14.0 in row and column)."""
     d = _crop(d) / d.max()                    # peak 1, like MNIST's saturated stroke cores
+    d[d < 1 / 255] = 0                        # what an 8-bit MNIST file would hold as 0
     ys, xs = np.indices(d.shape)
     m = d.sum()
     top, left = round(14 - (ys * d).sum() / m), round(14 - (xs * d).sum() / m)
@@ -335,7 +375,6 @@ def _centre(d):
     y0, x0 = max(top, 0), max(left, 0)
     y1, x1 = min(top + d.shape[0], 28), min(left + d.shape[1], 28)
     out[y0:y1, x0:x1] = d[y0 - top:y1 - top, x0 - left:x1 - left]
-    out[out < 1 / 255] = 0                    # what an 8-bit MNIST file would hold as 0
     return out
 
 
@@ -343,7 +382,7 @@ def _resize(a, shape, resample=None):
     """Resize float32 (h, w) to `shape`; area-average (BOX) when shrinking, bicubic when growing."""
     if resample is None:
         resample = Image.BOX if shape[0] <= a.shape[0] else Image.BICUBIC
-    img = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32), mode="F")
+    img = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32))   # mode "F"
     return np.asarray(img.resize((shape[1], shape[0]), resample), dtype=np.float32)
 
 
@@ -358,41 +397,24 @@ def _blur(a, sigma):
 
 
 def save_preview(path, originals, digits, captions=None):
-    """Write a PNG: each original grey image (scaled to 280 px high) beside its 28x28 digit
-    (10x, nearest, so pixels show).  One pair or sequences of them; optional caption per row.
+    """Write a PNG: each original grey image (scaled to fit 420x280) beside its 28x28 digit
+    (10x, nearest, so pixels show).  One pair, or sequences of them with a caption per row.
     Written to a temporary file in the same folder and renamed, so a reader never sees half."""
-    if isinstance(digits, np.ndarray) and digits.ndim == 2:
-        originals, digits = [originals], [digits]
-        captions = None if captions is None else [captions]
+    if np.ndim(digits) == 2:
+        originals, digits, captions = [originals], [digits], [captions or ""]
     captions = captions or [""] * len(digits)
-    if not (len(originals) == len(digits) == len(captions)):
+    if not len(originals) == len(digits) == len(captions):
         raise ValueError(f"save_preview: {len(originals)} originals, {len(digits)} digits, "
                          f"{len(captions)} captions; expected as many of each")
-    rows = []
-    for orig, digit, text in zip(originals, digits, captions):
+    height = 300 + (16 if any(captions) else 0)
+    sheet = Image.new("L", (740, height * len(digits)), 128)
+    for i, (orig, digit, text) in enumerate(zip(originals, digits, captions)):
         o = np.clip(np.asarray(orig, dtype=np.float32), 0, 1)
         s = min(280 / o.shape[0], 420 / o.shape[1])
-        shape = (max(1, round(o.shape[0] * s)), max(1, round(o.shape[1] * s)))
-        left = Image.fromarray((_resize(o, shape) * 255).clip(0, 255).astype(np.uint8))
+        o = _resize(o, (max(1, round(o.shape[0] * s)), max(1, round(o.shape[1] * s))))
         d = np.clip(np.asarray(digit, dtype=np.float32), 0, 1)
-        right = Image.fromarray((d * 255).round().astype(np.uint8)).resize((280, 280), Image.NEAREST)
-        row = Image.new("L", (10 + 420 + 20 + 280 + 10, 280 + 20 + (16 if text else 0)), 128)
-        row.paste(left, (10, 10))
-        row.paste(right, (450, 10))
-        if text:
-            ImageDraw.Draw(row).text((10, 294), text, fill=255)
-        rows.append(row)
-    sheet = Image.new("L", (rows[0].width, sum(r.height for r in rows)), 128)
-    y = 0
-    for row in rows:
-        sheet.paste(row, (0, y))
-        y += row.height
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            sheet.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        sheet.paste(Image.fromarray((o * 255).round().astype(np.uint8)), (10, 10 + i * height))
+        sheet.paste(Image.fromarray((d * 255).round().astype(np.uint8)).resize(
+            (280, 280), Image.NEAREST), (450, 10 + i * height))
+        ImageDraw.Draw(sheet).text((10, 294 + i * height), text, fill=255)
+    atomic_write(path, lambda f: sheet.save(f, format="PNG"))
