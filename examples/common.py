@@ -8,11 +8,26 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+# One BLAS thread per process, unless you set OMP_NUM_THREADS yourself. Mini-batches make small
+# matrices (32 x 784 by 784 x 150): a second BLAS thread saves little on them, and on a machine
+# busy with other work the threads wait for each other (epochs measured 5-10x slower on our
+# shared 2-core machine). It must be set before NumPy is first imported, so every example
+# imports this module first.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import scratchnet as sn  # noqa: E402
 
 
+def positive_int(text):
+    """An argparse type: an int >= 1."""
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
 def add_common_flags(parser, epochs, seed=0):
-    """--epochs --seed --device --dtype --data, with this example's default epochs."""
+    """--epochs --seed --device --dtype --data --limit, with this example's default epochs."""
     parser.add_argument("--epochs", type=int, default=epochs, help=f"epochs (default {epochs})")
     parser.add_argument("--seed", type=int, default=seed, help="seed for weights and shuffling")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
@@ -21,15 +36,23 @@ def add_common_flags(parser, epochs, seed=0):
     parser.add_argument("--data", default=None,
                         help="folder with the MNIST IDX files (default: $SCRATCHNET_DATA, data/mnist, "
                              "or download)")
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
+                        help="use only the first N images of each split (quick checks)")
     return parser
 
 
+def subset(data, limit):
+    """The first ``limit`` images of each split (quick runs and tests)."""
+    return type(data)(*[(X[:limit], y[:limit]) for X, y in data])
+
+
 def load_data(args, **kwargs):
-    """MNIST, or a one-line error and exit when it cannot be had."""
+    """MNIST (cut to --limit images a split), or a one-line error and exit."""
     try:
-        return sn.load_mnist(args.data, dtype=args.dtype, **kwargs)
+        data = sn.load_mnist(args.data, dtype=args.dtype, **kwargs)
     except (sn.data.IDXError, OSError) as e:
         sys.exit(f"error: {e}")
+    return subset(data, args.limit) if getattr(args, "limit", None) else data
 
 
 class Progress:
@@ -81,3 +104,26 @@ def plot_history(history, path):
     plt.close(fig)
     os.replace(tmp, path)
     print(f"plot written to {path}")
+
+
+def add_output_flags(parser):
+    """--save PATH (the trained network, .npz) and --plot PATH (loss and accuracy curves, PNG)."""
+    parser.add_argument("--save", metavar="PATH", help="save the trained network here (.npz)")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="write loss and accuracy curves to this PNG (needs matplotlib)")
+    return parser
+
+
+def save_and_plot(args, net, history, info=None):
+    """Do what --save and --plot asked for; a one-line error and exit if a file cannot be written."""
+    if args.save:
+        try:
+            sn.save(net, args.save, info=info)
+        except OSError as e:
+            sys.exit(f"error: cannot save to {args.save}: {e.strerror or e}")
+        print(f"model saved to {args.save}")
+    if args.plot:
+        try:
+            plot_history(history, args.plot)
+        except OSError as e:
+            sys.exit(f"error: cannot write {args.plot}: {e.strerror or e}")

@@ -8,16 +8,20 @@
             validation_data=data.test)
 
 One idea per module: backend (numpy | cupy), layers, activations, losses,
-initializers, optimizers, schedules, network, data, io, imaging, gradcheck, metrics.
+initializers, conv, normalization, dropout, optimizers, schedules, network,
+data, io, files, imaging, gradcheck, metrics.
 """
 from .activations import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .backend import get_array_module, to_device, to_numpy
+from .conv import Conv2D, MaxPool2D
 from .data import load_fashion_mnist, load_mnist
+from .dropout import Dropout
 from .io import load, save
 from .layers import Dense, Flatten, Layer
 from .losses import (L1, L2, NLL, BinaryCrossEntropy, CategoricalCrossEntropy, CrossEntropy,
                      Quadratic)
 from .network import History, Network
+from .normalization import BatchNorm
 from .optimizers import SGD, Adam
 from .schedules import EarlyStopping, Piecewise, ReduceLROnPlateau
 

@@ -7,6 +7,7 @@ sits at the centre.  `to_mnist` does the same to a grey photo, after the steps a
     1. work at a fixed size (long side 512 px) so every constant below is in known pixels;
     2. polarity: fit a smooth (quadratic) model of the page's light, robustly, and compare the
        strong deviations below it with those above: dark ink on paper, or light ink on dark;
+       should steps 3-4 find no digit that way, they are run again for the other polarity;
     3. flatten the page: its level b(x, y) is a per-block percentile (high for paper, low for a
        dark ground), median-filtered over neighbouring blocks and interpolated; dark ink is the
        reflectance ratio ink = 1 - g/b (uneven light multiplies), light ink is ink = g - b;
@@ -127,12 +128,19 @@ def to_mnist(grey, *, source="<array>"):
     s = WORK_SIZE / max(h, w)
     g = _resize(g, (max(1, round(h * s)), max(1, round(w * s))))
 
-    ink = _ink(g, source)
-    smooth = _blur(ink, 1.0)                  # averages away pixel noise and JPEG blocks
-    sigma = _noise(smooth)
-    ink = np.clip(smooth, 0, 1)
-    t = max(_otsu(ink), 3 * sigma, MIN_CONTRAST / 2)
-    keep, level = _main_ink(ink, ink > t, max(MIN_CONTRAST, 5 * sigma), source)
+    # The voted polarity first; should it find no digit (a deep shadow or a bright patch can
+    # mislead the vote), the other.
+    for attempt, ink in enumerate(_inks(g, source)):
+        smooth = _blur(ink, 1.0)              # averages away pixel noise and JPEG blocks
+        sigma = _noise(smooth)
+        ink = np.clip(smooth, 0, 1)
+        t = max(_otsu(ink), 3 * sigma, MIN_CONTRAST / 2)
+        try:
+            keep, level = _main_ink(ink, ink > t, max(MIN_CONTRAST, 5 * sigma), source)
+            break
+        except ImageError:
+            if attempt == 1:
+                raise
     near = _dilate(keep.astype(np.float32), 2.0) > 0   # the edges the threshold cut off
     floor = min(3 * sigma, t / 2)             # below: paper noise; above: ink and its grey edge
     soft = np.clip((ink - floor) / max(level - floor, 1e-6), 0, 1) * near
@@ -164,17 +172,18 @@ def _check(grey, source):
     return a
 
 
-def _ink(g, source):
-    """Ink strength per pixel (about 0 on paper, up to 1 on ink), whatever the polarity."""
+def _inks(g, source):
+    """Ink strength per pixel (about 0 on paper, up to 1 on ink) for both polarities, the one
+    the page's light votes for first: dark ink on paper, then light ink on a dark ground."""
     d = _off_lighting(g[::3, ::3])
     tau = max(4 * _noise(d), 0.04)
     dark = np.clip(-d - tau, 0, None).sum()
     light = np.clip(d - tau, 0, None).sum()
     if dark == light == 0:
         raise ImageError(f"{source}: no ink found (blank image)")
-    if dark >= light:                         # dark ink on paper: reflectance ratio to the paper
-        return 1 - g / np.maximum(_background(g, 80), 0.05)
-    return g - _background(g, 20)             # light on dark: a screen or inverted scan
+    dark_ink = 1 - g / np.maximum(_background(g, 80), 0.05)   # reflectance ratio to the paper
+    light_ink = g - _background(g, 20)                       # a screen or an inverted scan
+    return (dark_ink, light_ink) if dark >= light else (light_ink, dark_ink)
 
 
 def _off_lighting(g):
@@ -246,10 +255,14 @@ def _main_ink(ink, mask, min_level, source):
     np.minimum.at(top, comp, r), np.minimum.at(left, comp, c0)
     np.maximum.at(bottom, comp, r + 1), np.maximum.at(right, comp, c1)
     edge = (top == 0) | (left == 0) | (bottom == mask.shape[0]) | (right == mask.shape[1])
-    k = int(np.argmax(np.where(edge, mass / 10, mass)))   # at the edge: a table, a shadow
-    extent = max(bottom[k] - top[k], right[k] - left[k])
-    if extent < MIN_EXTENT or mass[k] / area[k] < min_level:
+    extents = np.maximum(bottom - top, right - left)
+    # Only pieces big and dark enough to be a digit compete (a faint shadow does not), and
+    # one that touches the image's edge (a table, a shadow) counts a tenth of its ink.
+    fit = (extents >= MIN_EXTENT) & (mass / area >= min_level)
+    if not fit.any():
         raise ImageError(f"{source}: no ink found (only specks or too faint)")
+    k = int(np.argmax(np.where(fit, np.where(edge, mass / 10, mass), -1.0)))
+    extent = extents[k]
     gap = extent / 4                          # how far a separate piece may lie from the main ink
     near = ((top <= bottom[k] + gap) & (bottom >= top[k] - gap) &
             (left <= right[k] + gap) & (right >= left[k] - gap))

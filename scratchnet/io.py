@@ -12,8 +12,6 @@ Array keys are the network's parameter names, "layers.0.W", "layers.0.b", …
 """
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -21,14 +19,19 @@ import numpy
 
 from . import activations, layers, losses
 from .backend import to_numpy
+from .conv import Conv2D, MaxPool2D
+from .dropout import Dropout
+from .files import atomic_write
 from .network import Network
+from .normalization import BatchNorm
 
 FORMAT, VERSION = "scratchnet-model", 1
 
 # Everything a model file may name, by class name: a plain table, no registration magic.
 LAYER_TYPES = {cls.__name__: cls for cls in (
     layers.Dense, layers.Flatten, activations.Sigmoid, activations.ReLU, activations.Tanh,
-    activations.Softmax, activations.LogSoftmax)}
+    activations.Softmax, activations.LogSoftmax,
+    Conv2D, MaxPool2D, Dropout, BatchNorm)}
 LOSS_TYPES = {cls.__name__: cls for cls in losses.LOSSES.values()}
 REGULARIZER_TYPES = {"L2": losses.L2, "L1": losses.L1}
 
@@ -39,22 +42,6 @@ class ModelFileError(ValueError):
 
 def _digest(array):
     return hashlib.sha256(numpy.ascontiguousarray(array).tobytes()).hexdigest()
-
-
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save(network, path, info=None):

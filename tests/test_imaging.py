@@ -447,3 +447,18 @@ def test_save_preview_leaves_nothing_when_the_folder_is_missing(tmp_path):
         save_preview(tmp_path / "no" / "show.png", grey(draw()), clean())
     with pytest.raises(ValueError, match="2 originals, 1 digits"):
         save_preview(tmp_path / "x.png", [grey(draw())] * 2, [clean()])
+
+
+def test_when_the_voted_polarity_finds_no_digit_the_other_is_tried(monkeypatch):
+    """A bright band around a shadowed close-up can outvote the ink in the polarity vote (a
+    photo of a big, thick "4" once gave "no ink found" that way). When the voted polarity's
+    ink map holds no digit, the other polarity's must be used."""
+    reference = clean()
+    inks = imaging._inks
+    monkeypatch.setattr(imaging, "_inks", lambda g, source: (np.zeros_like(g), inks(g, source)[0]))
+    d = to_mnist(grey(draw()))
+    check_invariants(d)
+    assert similar(d, reference) > 0.9
+    monkeypatch.setattr(imaging, "_inks", lambda g, source: (np.zeros_like(g),) * 2)
+    with pytest.raises(ImageError, match="no ink found"):
+        to_mnist(grey(draw()))

@@ -1,0 +1,112 @@
+"""Is it a 3? A binary convolutional classifier of MNIST digits with one sigmoid output.
+
+    conv 5x5, 16 maps (28x28 -> 24x24) - max-pool 2 (-> 12x12) - ReLU
+    conv 5x5, 32 maps (-> 8x8) - max-pool 2 (-> 4x4) - ReLU
+    dropout 0.5 - dense 512 -> 256 - ReLU - dense 256 -> 1 - sigmoid
+
+The output a = σ(z) is the network's belief that the image is a 3; the cost is the binary
+cross-entropy -[y ln a + (1 - y) ln(1 - a)], whose output error is δ = a - y (Nielsen
+eq. 66). SGD with η = 0.05 and momentum 0.9, mini-batches of 64; a piecewise schedule
+drops η to 0.005 for the last epochs. The weights of the epoch with the best validation
+loss are kept. The reference reports 99.9% test accuracy after 50 epochs; about 10% of the
+test digits are 3s, so answering "no" every time already scores 89.9% — hence the
+precision and recall of the 3s, printed at the end:
+
+    python examples/is_three.py                        # test accuracy: 0.99xx (>= 0.998)
+    python examples/is_three.py --epochs 3 --save data/models/is_three.npz --plot curves.png
+"""
+import argparse
+import sys
+
+import common  # noqa: F401  first: it pins BLAS to one thread before NumPy loads
+
+import numpy as np  # noqa: E402
+
+from common import (Progress, add_common_flags, add_output_flags, load_data,  # noqa: E402
+                    save_and_plot, sn)
+from scratchnet.metrics import accuracy, precision_recall, predicted_labels  # noqa: E402
+
+EPOCHS = 4
+HYPER = {"eta": 0.05, "momentum": 0.9, "batch_size": 64, "dropout": 0.5,
+         "final_eta": 0.005, "final_epochs": 1}
+
+
+def build_network(dropout=HYPER["dropout"], seed=0, device=None, dtype="float32"):
+    return sn.Network([
+        sn.Conv2D(1, 16, 5), sn.MaxPool2D(2), sn.ReLU(),
+        sn.Conv2D(16, 32, 5), sn.MaxPool2D(2), sn.ReLU(),
+        sn.Flatten(), sn.Dropout(dropout),
+        sn.Dense(32 * 4 * 4, 256, init="he"), sn.ReLU(),
+        sn.Dense(256, 1, init="glorot"), sn.Sigmoid()],
+        loss=sn.BinaryCrossEntropy(), device=device, dtype=dtype, seed=seed)
+
+
+def is_three(data):
+    """The same images, labelled 1 for a 3 and 0 for any other digit."""
+    return type(data)(*[(X, (y == 3).astype(np.int64)) for X, y in data])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_flags(parser, epochs=EPOCHS)
+    add_output_flags(parser)
+    parser.add_argument("--eta", type=float, default=HYPER["eta"],
+                        help=f"learning rate η (default {HYPER['eta']})")
+    parser.add_argument("--final-eta", type=float, default=HYPER["final_eta"],
+                        help=f"η for the last --final-epochs epochs (default {HYPER['final_eta']})")
+    parser.add_argument("--final-epochs", type=int, default=HYPER["final_epochs"],
+                        help=f"epochs at --final-eta (default {HYPER['final_epochs']})")
+    parser.add_argument("--momentum", type=float, default=HYPER["momentum"])
+    parser.add_argument("--batch-size", type=int, default=HYPER["batch_size"])
+    parser.add_argument("--dropout", type=float, default=HYPER["dropout"],
+                        help=f"dropout probability p (default {HYPER['dropout']})")
+    args = parser.parse_args(argv)
+
+    data = is_three(load_data(args, flatten=False))
+    try:
+        net = build_network(args.dropout, args.seed, args.device, args.dtype)
+    except (ValueError, RuntimeError) as e:
+        sys.exit(f"error: {e}")
+    print(net.summary())
+    switch = max(args.epochs - args.final_epochs, 0)
+    # The last --final-epochs epochs at --final-eta (all of them, if there are no more).
+    rates = {0: args.eta, switch: args.final_eta} if switch else {0: args.final_eta}
+    schedule = sn.Piecewise(rates)
+    keep_best = sn.EarlyStopping("val_loss", mode="min", patience=max(args.epochs, 1),
+                                 restore_best_weights=True)
+    n_val = len(data.validation[1])
+    progress = Progress([lambda logs: f"loss {logs['loss']:.4f}",
+                         lambda logs: f"validation {round(logs['val_accuracy'] * n_val)} / {n_val}",
+                         lambda logs: f"val loss {logs['val_loss']:.4f}",
+                         lambda logs: f"lr {logs['lr']:.3g}"])
+    try:
+        history = net.fit(data.train, args.epochs, args.batch_size,
+                          sn.SGD(lr=args.eta, momentum=args.momentum),
+                          validation_data=data.validation, schedule=schedule,
+                          early_stopping=keep_best, callbacks=[progress], seed=args.seed)
+    except (ValueError, FloatingPointError) as e:
+        sys.exit(f"error: {e}")
+    if not len(history):
+        sys.exit("error: no epochs trained (--epochs 0)")
+
+    X_test, y_test = data.test
+    predicted = predicted_labels(net.predict(X_test))
+    test_accuracy = accuracy(y_test, predicted)
+    precision, recall = precision_recall(y_test, predicted, positive=1)
+    errors = int((predicted != y_test).sum())
+    print(f"{len(history)} epochs, {sum(history['time']):.0f} s "
+          f"({sum(history['time']) / len(history):.1f} s per epoch); weights of epoch "
+          f"{keep_best.best_epoch} (best validation loss)")
+    print(f"3s in the test set: {int(y_test.sum())} of {len(y_test)}; all-'no' baseline "
+          f"{1 - y_test.mean():.4f}; {errors} test images misclassified")
+    print(f"precision (3s): {precision:.4f}  recall (3s): {recall:.4f}")
+    print(f"test accuracy: {test_accuracy:.4f}")
+    save_and_plot(args, net, history, info={
+        "test_accuracy": test_accuracy, "precision": precision, "recall": recall,
+        "epochs": len(history), "seed": args.seed, "eta": args.eta, "final_eta": args.final_eta,
+        "final_epochs": args.final_epochs, "momentum": args.momentum,
+        "batch_size": args.batch_size, "dropout": args.dropout})
+
+
+if __name__ == "__main__":
+    main()
