@@ -38,7 +38,9 @@ def test_fused_output_error_is_dC_dz(xp, cls, problem, scale):
     seed, n, k, _ = problem
     z = to_xp(xp, matrices(seed, n, k, scale))
     y = to_xp(xp, one_hot(seed + 1, n, k))
-    assert check_loss(cls(), z, y, fused=True) < 1e-6
+    # 1e-5: at |z| ~ 13, ln(1 - σ(z)) loses digits to cancellation in the cost the numerical
+    # derivative is taken of (the fused δ itself is exact). Planted bugs score 1e-2 and up.
+    assert check_loss(cls(), z, y, fused=True) < 1e-5
 
 
 def test_quadratic_value_is_half_squared_norm_over_n():
