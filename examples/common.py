@@ -127,3 +127,69 @@ def save_and_plot(args, net, history, info=None):
             plot_history(history, args.plot)
         except OSError as e:
             sys.exit(f"error: cannot write {args.plot}: {e.strerror or e}")
+
+
+# ---- what the convolutional examples share: SGD flags, a final low-rate phase, keep-the-best
+
+def add_sgd_flags(parser, hyper):
+    """--eta --momentum --batch-size, and --final-eta --final-epochs --dropout where ``hyper``
+    (the example's defaults) has them."""
+    parser.add_argument("--eta", type=float, default=hyper["eta"],
+                        help=f"learning rate η (default {hyper['eta']})")
+    if "final_eta" in hyper:
+        parser.add_argument("--final-eta", type=float, default=hyper["final_eta"],
+                            help=f"η for the last --final-epochs epochs (default {hyper['final_eta']})")
+        parser.add_argument("--final-epochs", type=int, default=hyper["final_epochs"],
+                            help=f"epochs at --final-eta (default {hyper['final_epochs']})")
+    parser.add_argument("--momentum", type=float, default=hyper["momentum"])
+    parser.add_argument("--batch-size", type=int, default=hyper["batch_size"])
+    if "dropout" in hyper:
+        parser.add_argument("--dropout", type=float, default=hyper["dropout"],
+                            help=f"dropout probability p (default {hyper['dropout']})")
+    return parser
+
+
+def final_phase(epochs, eta, final_eta, final_epochs):
+    """A Piecewise schedule: η, then ``final_eta`` for the last ``final_epochs`` epochs (for all
+    of them, if there are no more)."""
+    switch = max(epochs - final_epochs, 0)
+    return sn.Piecewise({0: eta, switch: final_eta} if switch else {0: final_eta})
+
+
+MONITORED = {"val_accuracy": ("max", "validation accuracy"), "val_loss": ("min", "validation loss")}
+
+
+def fit_keeping_best(net, data, args, schedule, monitor="val_accuracy", extra_fields=()):
+    """Train with SGD + momentum on data.train, scoring data.validation every epoch (one line per
+    epoch: loss, validation score, ``extra_fields``, lr), and keep the weights of the epoch best
+    by ``monitor``. A one-line error and exit if training fails. Returns the History."""
+    mode, name = MONITORED[monitor]
+    keep_best = sn.EarlyStopping(monitor, mode=mode, patience=max(args.epochs, 1),
+                                 restore_best_weights=True)
+    n_val = len(data.validation[1])
+    progress = Progress([lambda logs: f"loss {logs['loss']:.4f}",
+                         lambda logs: f"validation {round(logs['val_accuracy'] * n_val)} / {n_val}",
+                         *extra_fields, lambda logs: f"lr {logs['lr']:.3g}"])
+    try:
+        history = net.fit(data.train, args.epochs, args.batch_size,
+                          sn.SGD(lr=args.eta, momentum=args.momentum),
+                          validation_data=data.validation, schedule=schedule,
+                          early_stopping=keep_best, callbacks=[progress], seed=args.seed)
+    except (ValueError, FloatingPointError) as e:
+        sys.exit(f"error: {e}")
+    if not len(history):
+        sys.exit("error: no epochs trained (--epochs 0)")
+    total = sum(history["time"])
+    print(f"{len(history)} epochs, {total:.0f} s ({total / len(history):.1f} s per epoch); "
+          f"weights of epoch {keep_best.best_epoch} (best {name})")
+    return history
+
+
+def build_or_exit(build, *args):
+    """The network ``build(*args)`` makes, printed; a one-line error and exit if it cannot be."""
+    try:
+        net = build(*args)
+    except (ValueError, RuntimeError) as e:
+        sys.exit(f"error: {e}")
+    print(net.summary())
+    return net

@@ -14,12 +14,11 @@ The weights of the epoch with the best validation accuracy are kept.
     python examples/convnet.py --epochs 10 --final-epochs 3 --save data/models/convnet.npz
 """
 import argparse
-import sys
 
 import common  # noqa: F401  first: it pins BLAS to one thread before NumPy loads
 
-from common import (Progress, add_common_flags, add_output_flags, load_data,  # noqa: E402
-                    save_and_plot, sn)
+from common import (add_common_flags, add_output_flags, add_sgd_flags, build_or_exit,  # noqa: E402
+                    final_phase, fit_keeping_best, load_data, save_and_plot, sn)
 
 EPOCHS = 3
 HYPER = {"eta": 0.05, "momentum": 0.9, "batch_size": 64, "dropout": 0.5,
@@ -40,47 +39,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_flags(parser, epochs=EPOCHS)
     add_output_flags(parser)
-    parser.add_argument("--eta", type=float, default=HYPER["eta"],
-                        help=f"learning rate η (default {HYPER['eta']})")
-    parser.add_argument("--final-eta", type=float, default=HYPER["final_eta"],
-                        help=f"η for the last --final-epochs epochs (default {HYPER['final_eta']})")
-    parser.add_argument("--final-epochs", type=int, default=HYPER["final_epochs"],
-                        help=f"epochs at --final-eta (default {HYPER['final_epochs']})")
-    parser.add_argument("--momentum", type=float, default=HYPER["momentum"])
-    parser.add_argument("--batch-size", type=int, default=HYPER["batch_size"])
-    parser.add_argument("--dropout", type=float, default=HYPER["dropout"],
-                        help=f"dropout probability p (default {HYPER['dropout']})")
+    add_sgd_flags(parser, HYPER)
     args = parser.parse_args(argv)
 
     data = load_data(args, flatten=False)
-    try:
-        net = build_network(args.dropout, args.seed, args.device, args.dtype)
-    except (ValueError, RuntimeError) as e:
-        sys.exit(f"error: {e}")
-    print(net.summary())
-    switch = max(args.epochs - args.final_epochs, 0)
-    # The last --final-epochs epochs at --final-eta (all of them, if there are no more).
-    rates = {0: args.eta, switch: args.final_eta} if switch else {0: args.final_eta}
-    schedule = sn.Piecewise(rates)
-    keep_best = sn.EarlyStopping("val_accuracy", patience=max(args.epochs, 1),
-                                 restore_best_weights=True)
-    n_val = len(data.validation[1])
-    progress = Progress([lambda logs: f"loss {logs['loss']:.4f}",
-                         lambda logs: f"validation {round(logs['val_accuracy'] * n_val)} / {n_val}",
-                         lambda logs: f"lr {logs['lr']:.3g}"])
-    try:
-        history = net.fit(data.train, args.epochs, args.batch_size,
-                          sn.SGD(lr=args.eta, momentum=args.momentum),
-                          validation_data=data.validation, schedule=schedule,
-                          early_stopping=keep_best, callbacks=[progress], seed=args.seed)
-    except (ValueError, FloatingPointError) as e:
-        sys.exit(f"error: {e}")
-    if not len(history):
-        sys.exit("error: no epochs trained (--epochs 0)")
+    net = build_or_exit(build_network, args.dropout, args.seed, args.device, args.dtype)
+    history = fit_keeping_best(net, data, args, final_phase(args.epochs, args.eta, args.final_eta,
+                                                            args.final_epochs))
     test = net.evaluate(data.test)["accuracy"]
-    print(f"{len(history)} epochs, {sum(history['time']):.0f} s "
-          f"({sum(history['time']) / len(history):.1f} s per epoch); weights of epoch "
-          f"{keep_best.best_epoch} (best validation accuracy)")
     print(f"test accuracy: {test:.4f}")
     save_and_plot(args, net, history, info={
         "test_accuracy": test, "epochs": len(history), "seed": args.seed, "eta": args.eta,

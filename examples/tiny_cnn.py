@@ -24,12 +24,11 @@ epoch. Both keep the weights of the epoch with the best validation accuracy.
     python examples/tiny_cnn.py --design better        # test accuracy: 0.99xx (>= 0.990)
 """
 import argparse
-import sys
 
 import common  # noqa: F401  first: it pins BLAS to one thread before NumPy loads
 
-from common import (Progress, add_common_flags, add_output_flags, load_data,  # noqa: E402
-                    save_and_plot, sn)
+from common import (add_common_flags, add_output_flags, add_sgd_flags, build_or_exit,  # noqa: E402
+                    final_phase, fit_keeping_best, load_data, save_and_plot, sn)
 
 # Per design: default epochs, learning rate, schedule, and the parameter budget it must keep.
 DESIGNS = {"tiny": {"epochs": 25, "eta": 0.01, "schedule": "plateau", "budget": 9956},
@@ -65,46 +64,20 @@ def main(argv=None):
     design = DESIGNS[known.design]
     add_common_flags(parser, epochs=design["epochs"])
     add_output_flags(parser)
-    parser.add_argument("--eta", type=float, default=design["eta"],
-                        help=f"initial learning rate η (default {design['eta']})")
-    parser.add_argument("--momentum", type=float, default=HYPER["momentum"])
-    parser.add_argument("--batch-size", type=int, default=HYPER["batch_size"])
+    add_sgd_flags(parser, {**HYPER, "eta": design["eta"]})
     args = parser.parse_args(argv)
 
     data = load_data(args, flatten=False)
-    try:
-        net = build_network(args.design, args.seed, args.device, args.dtype)
-    except (ValueError, RuntimeError) as e:
-        sys.exit(f"error: {e}")
-    print(net.summary())
+    net = build_or_exit(build_network, args.design, args.seed, args.device, args.dtype)
     print(f"parameters: {net.n_params:,} (budget {design['budget']:,})")
     assert net.n_params <= design["budget"], "the design no longer fits its parameter budget"
     if design["schedule"] == "plateau":
         schedule = sn.ReduceLROnPlateau("val_accuracy", factor=HYPER["factor"],
                                         patience=HYPER["patience"])
     else:
-        switch = max(args.epochs - HYPER["final_epochs"], 0)
-        schedule = sn.Piecewise({0: args.eta, switch: HYPER["final_eta"]} if switch
-                                else {0: HYPER["final_eta"]})
-    keep_best = sn.EarlyStopping("val_accuracy", patience=max(args.epochs, 1),
-                                 restore_best_weights=True)
-    n_val = len(data.validation[1])
-    progress = Progress([lambda logs: f"loss {logs['loss']:.4f}",
-                         lambda logs: f"validation {round(logs['val_accuracy'] * n_val)} / {n_val}",
-                         lambda logs: f"lr {logs['lr']:.3g}"])
-    try:
-        history = net.fit(data.train, args.epochs, args.batch_size,
-                          sn.SGD(lr=args.eta, momentum=args.momentum),
-                          validation_data=data.validation, schedule=schedule,
-                          early_stopping=keep_best, callbacks=[progress], seed=args.seed)
-    except (ValueError, FloatingPointError) as e:
-        sys.exit(f"error: {e}")
-    if not len(history):
-        sys.exit("error: no epochs trained (--epochs 0)")
+        schedule = final_phase(args.epochs, args.eta, args.final_eta, args.final_epochs)
+    history = fit_keeping_best(net, data, args, schedule)
     test = net.evaluate(data.test)["accuracy"]
-    print(f"{len(history)} epochs, {sum(history['time']):.0f} s "
-          f"({sum(history['time']) / len(history):.1f} s per epoch); weights of epoch "
-          f"{keep_best.best_epoch} (best validation accuracy)")
     print(f"parameters: {net.n_params:,}")
     print(f"test accuracy: {test:.4f}")
     save_and_plot(args, net, history, info={
