@@ -208,12 +208,13 @@ class Network:
         """Train by mini-batch SGD (or any optimiser); returns a ``History``.
 
         Each epoch: shuffle (seeded), one ``train_step`` per mini-batch, then the
-        epoch's metrics — training loss and accuracy (of the outputs each batch
-        had during its step, kept on the device; not a second pass), "val_loss"/"val_accuracy" when
-        validation data is given, "lr" and "time" (seconds) — go to the schedule,
-        the early-stopping rule and each callback (a function of the metrics dict,
-        or an object with ``on_epoch_end(logs)`` and, optionally,
-        ``on_batch_end(batch, n_batches)``).
+        epoch's metrics go to the schedule, the early-stopping rule and each
+        callback (a function of the metrics dict, or an object with
+        ``on_epoch_end(logs)`` and, optionally, ``on_batch_end(batch, n_batches)``).
+        The metrics: "loss" and "accuracy" on the training data (of the outputs each
+        batch had during its own step, kept on the device — not a second pass; the
+        cost C0 without the penalty), "val_loss"/"val_accuracy" when validation data
+        is given, "lr" and "time" (seconds).
         """
         if not (isinstance(epochs, int) and epochs >= 0):
             raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
