@@ -107,6 +107,9 @@ class Network:
         3. backward: each layer turns ∂C/∂(its output) into ∂C/∂(its input) and its grads;
         4. the regulariser adds ∂/∂w of its penalty (n = training-set size);
         5. the optimiser updates the parameters.
+        With plain SGD, step 3 carries η·δ^L instead of δ^L, and so the gradients
+        come out times η: the same update, with one multiplication by η on the
+        (m, k) output error instead of one on every parameter array.
         """
         xp, layers = self.xp, self.layers
         caches = []
@@ -118,6 +121,11 @@ class Network:
             delta, top = self.loss.delta(xp, a, y), len(layers) - 2
         else:
             delta, top = self.loss.grad(xp, a, y), len(layers) - 1
+        # Backprop is linear in δ^L: for plain SGD we send η·δ^L down, so every gradient
+        # arrives already times η and the update is one subtraction (see SGD.delta_scale).
+        scale = getattr(optimizer, "delta_scale", None)
+        if scale is not None:
+            delta = delta * scale
         grads = {}
         for i in range(top, -1, -1):
             delta, layer_grads = layers[i].backward(delta, caches[i], i > 0)
@@ -129,8 +137,12 @@ class Network:
         if self.regularizer is not None:
             for key, g in grads.items():
                 if key.endswith(".W"):
-                    g += self.regularizer.grad(xp, params[key], n)
-        optimizer.step(params, grads)
+                    penalty = self.regularizer.grad(xp, params[key], n)
+                    g += penalty if scale is None else scale * penalty
+        if scale is None:
+            optimizer.step(params, grads)
+        else:
+            optimizer.step(params, grads, scaled=True)
         return a
 
     # ---- data at the boundary -----------------------------------------------------------
@@ -227,7 +239,6 @@ class Network:
         epoch_ends = [getattr(c, "on_epoch_end", c) for c in callbacks]
         batch_ends = [c.on_batch_end for c in callbacks if hasattr(c, "on_batch_end")]
         n_batches = -(-n // batch_size)
-        outputs = xp.empty(Y.shape, dtype=self.dtype)
         history = History()
         for epoch in range(epochs):
             start = time.perf_counter()
@@ -237,14 +248,16 @@ class Network:
             # Each mini-batch gathers its rows from a shuffled order: cheaper than
             # copying the whole training set into a shuffled array every epoch.
             order = to_device(rng.permutation(n), xp) if shuffle else xp.arange(n)
+            outputs = []
             for b, k in enumerate(range(0, n, batch_size)):
                 rows = order[k:k + batch_size]
-                outputs[k:k + batch_size] = self.train_step(
-                    X.take(rows, axis=0), Y.take(rows, axis=0), optimizer, n)
+                outputs.append(self.train_step(
+                    X.take(rows, axis=0), Y.take(rows, axis=0), optimizer, n))
                 for on_batch_end in batch_ends:
                     on_batch_end(b, n_batches)
             # Training metrics from the outputs each batch had as it was trained, in one
-            # vectorised pass (one copy per step instead of a dozen small operations).
+            # vectorised pass (no per-step work beyond keeping the output).
+            outputs = xp.concatenate(outputs)
             logs = {"epoch": epoch, "loss": float(self.loss.value(xp, outputs, Y[order])),
                     "accuracy": int(self._correct(outputs, labels[order])) / n, "lr": lr}
             if val is not None:

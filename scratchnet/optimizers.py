@@ -42,13 +42,21 @@ class SGD:
         self.nesterov = bool(nesterov)
         self.velocity = {}
 
-    def step(self, params, grads):
-        """Update ``params`` in place. The arrays in ``grads`` are fresh ones that each
-        layer's backward made for this step, so they are scaled in place, not copied."""
+    @property
+    def delta_scale(self):
+        """η for plain SGD, whose update w ← w - η·∂C/∂w is linear in C: the network may
+        then backpropagate η·δ^L, get every gradient already times η, and call
+        ``step(..., scaled=True)``, which only subtracts. None with momentum or weight
+        decay, which need the gradient itself."""
+        return None if (self.momentum or self.weight_decay) else self.lr
+
+    def step(self, params, grads, scaled=False):
+        """Update ``params`` in place. ``scaled``: the grads are η·∂C/∂w already.
+        The arrays in ``grads`` are fresh ones that each layer's backward made for this
+        step, so they may be changed in place."""
         lr, mu = self.lr, self.momentum
-        if not (mu or self.weight_decay):
+        if scaled:
             for key, g in grads.items():       # plain SGD, the hot path of small networks
-                g *= lr
                 w = params[key]
                 w -= g
             return

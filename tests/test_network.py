@@ -208,3 +208,22 @@ def test_one_epoch_on_real_mnist_learns():
                      loss=sn.Quadratic())
     net.fit((X[:10000], y[:10000]), epochs=1, batch_size=10, optimizer=sn.SGD(lr=3.0))
     assert net.evaluate(data.test)["accuracy"] > 0.85
+
+
+class UnscaledSGD(sn.SGD):
+    """Plain SGD without the η·δ^L shortcut: the network sends δ^L and SGD multiplies by η."""
+    delta_scale = None
+
+
+@pytest.mark.parametrize("penalty", [None, sn.L2(5.0)], ids=["none", "L2"])
+def test_sgd_shortcut_of_backpropagating_eta_delta_is_the_same_update(penalty):
+    x, y = matrices(0, 6, 4), one_hot(1, 6, 3)
+    nets = [sn.Network([sn.Dense(4, 5), sn.Sigmoid(), sn.Dense(5, 3), sn.Sigmoid()],
+                       loss=sn.Quadratic(), regularizer=penalty, dtype="float64", seed=2)
+            for _ in range(2)]
+    assert sn.SGD(lr=0.7).delta_scale == 0.7 and UnscaledSGD(lr=0.7).delta_scale is None
+    assert sn.SGD(lr=0.7, momentum=0.5).delta_scale is None
+    for net, opt in zip(nets, [sn.SGD(lr=0.7), UnscaledSGD(lr=0.7)]):
+        net.train_step(x, y, opt, n=20)
+    for k, v in nets[0].parameters().items():
+        numpy.testing.assert_allclose(v, nets[1].parameters()[k], rtol=1e-13, atol=1e-15)
