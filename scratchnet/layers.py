@@ -9,6 +9,8 @@ Nothing is stored on the layer between the two calls: the cache is returned by
 ``forward`` and handed back to ``backward``, so there is no stale state.
 ``layer.params`` holds the trainable arrays by name ("W", "b"); ``layer.state``
 holds arrays that are saved but not trained (batch-norm's running statistics).
+The arrays in ``grads`` are new ones made for this step: the optimiser may
+scale them in place.
 """
 from .initializers import initial_biases, initial_weights
 
