@@ -227,3 +227,50 @@ def test_sgd_shortcut_of_backpropagating_eta_delta_is_the_same_update(penalty):
         net.train_step(x, y, opt, n=20)
     for k, v in nets[0].parameters().items():
         numpy.testing.assert_allclose(v, nets[1].parameters()[k], rtol=1e-13, atol=1e-15)
+
+
+class NoHostCopies(numpy.ndarray):
+    """An array that refuses to become a Python number: on a GPU each such conversion is a
+    device-to-host copy that stalls the step. NumPy carries the subclass through every
+    operation on it, so a training step fed with it shows any float()/int()/bool()/item()."""
+
+    def _refuse(self, *args, **kwargs):
+        raise AssertionError("an array was turned into a Python value inside a training step")
+
+    __float__ = __int__ = __bool__ = __index__ = item = tolist = _refuse
+
+
+@pytest.mark.parametrize("name", sorted(NETWORKS))
+def test_a_training_step_makes_no_host_copies(name):
+    layers, loss = NETWORKS[name]()
+    net = sn.Network(layers, loss, regularizer=sn.L2(1.0))
+    k = layers[-2].n_out
+    x = matrices(0, 8, 4).astype(numpy.float32).view(NoHostCopies)
+    y = (one_hot(1, 8, k) if k > 1 else numpy.ones((8, 1))).astype(numpy.float32).view(NoHostCopies)
+    for opt in (sn.SGD(lr=0.1), sn.SGD(lr=0.1, momentum=0.9, nesterov=True), sn.Adam()):
+        a = net.train_step(x, y, opt, n=100)
+        assert isinstance(a, NoHostCopies)
+    with pytest.raises(AssertionError, match="Python value"):
+        float(a.sum())                                   # the guard itself works
+
+
+def test_a_cnn_training_step_makes_no_host_copies():
+    net = sn.Network([sn.Conv2D(1, 2, 3), sn.BatchNorm(2), sn.ReLU(), sn.MaxPool2D(2),
+                      sn.Flatten(), sn.Dropout(0.5), sn.Dense(2 * 3 * 3, 3), sn.Softmax()],
+                     loss=sn.CategoricalCrossEntropy())
+    x = numpy.random.default_rng(0).random((4, 1, 8, 8), dtype=numpy.float32).view(NoHostCopies)
+    y = one_hot(2, 4, 3).astype(numpy.float32).view(NoHostCopies)
+    net.train_step(x, y, sn.SGD(lr=0.1, momentum=0.9), n=100)
+
+
+def test_the_host_copy_guard_catches_a_layer_that_reads_a_value():
+    class Peeks(sn.Layer):
+        def forward(self, x, train=False):
+            if float(x.max()) > 1e6:                     # a host read, as a debug print would do
+                pass
+            return x, None
+    net = sn.Network([sn.Dense(4, 3), Peeks(), sn.Sigmoid()], loss=sn.Quadratic())
+    x = matrices(0, 2, 4).astype(numpy.float32).view(NoHostCopies)
+    y = one_hot(1, 2, 3).astype(numpy.float32).view(NoHostCopies)
+    with pytest.raises(AssertionError, match="Python value"):
+        net.train_step(x, y, sn.SGD(lr=0.1), n=2)
