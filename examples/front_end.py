@@ -96,10 +96,11 @@ def main(argv=None):
     failed, shown = 0, []
     for path in args.images:
         try:
-            digit = imaging.load_digit(path)
+            grey = imaging.load_image(path)          # imaging.load_digit, keeping the photo
+            digit = imaging.to_mnist(grey, source=path)
             p = probabilities(net, net.predict(as_input(net, digit)))[0]
             if args.show:
-                shown.append((imaging.load_image(path), digit, f"{path}: {int(p.argmax())}"))
+                shown.append((grey, digit, f"{path}: {int(p.argmax())}"))
         except imaging.ImageError as e:           # its message starts with the file's name
             print(f"error: {e}", file=sys.stderr, flush=True)
             failed += 1
