@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import scratchnet as sn  # noqa: E402
+from bench_devices import scratchnet_epoch  # noqa: E402  (the same sigmoid network, one epoch)
 from scratchnet.data import load_mnist  # noqa: E402
 
 
@@ -61,13 +61,6 @@ def bare_numpy_epoch(X, y_onehot, seed, eta=3.0, batch=10, layout="(n_in, n_out)
     return time.perf_counter() - start
 
 
-def scratchnet_epoch(X, y, seed, device="cpu"):
-    net = sn.Network([sn.Dense(784, 30), sn.Sigmoid(), sn.Dense(30, 10), sn.Sigmoid()],
-                     loss=sn.Quadratic(), device=device, seed=seed)
-    history = net.fit((X, y), epochs=1, batch_size=10, optimizer=sn.SGD(lr=3.0), seed=seed)
-    return history["time"][0]
-
-
 def torch_epoch(X, y_onehot, seed, eta=3.0, batch=10):
     import torch
     torch.manual_seed(seed)
@@ -95,7 +88,7 @@ def main():
     data = load_mnist(args.data)
     X, y = data.train
     y_onehot = np.eye(10, dtype=np.float32)[y]
-    runners = {"scratchnet": lambda s: scratchnet_epoch(X, y, s),
+    runners = {"scratchnet": lambda s: scratchnet_epoch((784, 30, 10), X, y, 10, "cpu", s),
                "bare numpy": lambda s: bare_numpy_epoch(X, y_onehot, s),
                "bare nielsen-layout": lambda s: bare_numpy_epoch(X, y_onehot, s, layout="(n_out, n_in)")}
     try:
