@@ -9,6 +9,10 @@ import os
 import secrets
 from pathlib import Path
 
+# The most bytes a file we read may make us allocate, unless the caller raises it (``max_bytes=``):
+# a small file must never claim gigabytes. Model files and IDX files both check against it.
+MAX_BYTES = 1 << 30
+
 
 def atomic_write(path, write):
     """Call ``write(f)`` with a binary file open on a temporary beside ``path``, then
