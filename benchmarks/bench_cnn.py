@@ -98,7 +98,7 @@ def main():
     torch.set_num_threads(ARGS.threads)
     try:
         data = sn.load_mnist(ARGS.data, flatten=False)
-    except (sn.data.IDXError, OSError) as e:
+    except (sn.IDXError, OSError) as e:
         sys.exit(f"error: {e}")
     X, labels = data.train
     if ARGS.batches:

@@ -5,7 +5,8 @@ mini-batch 10, float32, 50,000 MNIST images), timed in one run for:
   bare numpy   a hand-written vectorised NumPy loop of the same math, no library
   torch        PyTorch eager on the CPU, the same math (when torch is installed)
 
-Prints seconds per epoch (best of --repeats) and the ratios scratchnet / peer.
+Prints seconds per epoch (best and median of --repeats interleaved runs) and the ratios
+scratchnet / peer.
 
     SCRATCHNET_DATA=../shared/mnist python benchmarks/bench_nielsen.py
 """
@@ -18,7 +19,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from bench_devices import scratchnet_epoch  # noqa: E402  (the same sigmoid network, one epoch)
-from scratchnet.data import load_mnist  # noqa: E402
+
+from scratchnet import load_mnist  # noqa: E402
 
 
 def bare_numpy_epoch(X, y_onehot, seed, eta=3.0, batch=10, layout="(n_in, n_out)"):
@@ -90,23 +92,30 @@ def main():
     y_onehot = np.eye(10, dtype=np.float32)[y]
     runners = {"scratchnet": lambda s: scratchnet_epoch((784, 30, 10), X, y, 10, "cpu", s),
                "bare numpy": lambda s: bare_numpy_epoch(X, y_onehot, s),
-               "bare nielsen-layout": lambda s: bare_numpy_epoch(X, y_onehot, s, layout="(n_out, n_in)")}
+               "bare nielsen-layout": lambda s: bare_numpy_epoch(X, y_onehot, s,
+                                                                 layout="(n_out, n_in)")}
     try:
         import torch
         torch.set_num_threads(os.cpu_count())
         runners["torch cpu"] = lambda s: torch_epoch(X, y_onehot, s)
     except ImportError:
         print("torch is not installed: skipping PyTorch")
-    best = {name: float("inf") for name in runners}
+    times = {name: [] for name in runners}
     for r in range(args.repeats):      # interleaved, so drift hits every contender alike
         for name, run in runners.items():
-            best[name] = min(best[name], run(r))
-    print(f"Nielsen [784,30,10], mini-batch 10, float32, 50,000 images; best of {args.repeats}")
-    for name, t in best.items():
-        print(f"  {name:<20} {t:6.3f} s/epoch")
-    for name, t in best.items():
+            times[name].append(run(r))
+    best = {name: min(t) for name, t in times.items()}
+    median = {name: float(np.median(t)) for name, t in times.items()}
+    print(f"Nielsen [784,30,10], mini-batch 10, float32, 50,000 images; {args.repeats} "
+          "interleaved runs")
+    print(f"  {'contender':<22} {'best':>7} {'median':>7}  s/epoch")
+    for name in runners:
+        print(f"  {name:<22} {best[name]:7.3f} {median[name]:7.3f}")
+    print(f"  {'ratio':<38} {'best':>5} {'median':>7}")
+    for name in runners:
         if name != "scratchnet":
-            print(f"  scratchnet / {name:<20} = {best['scratchnet'] / t:5.2f}")
+            print(f"  scratchnet / {name:<24} {best['scratchnet'] / best[name]:5.2f} "
+                  f"{median['scratchnet'] / median[name]:7.2f}")
 
 
 if __name__ == "__main__":

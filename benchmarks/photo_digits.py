@@ -3,7 +3,7 @@
 Real inputs are not MNIST: dark ink on white paper, uneven lighting, the digit anywhere in a
 large picture, any size, RGB or grey, JPEG or PNG, sometimes light-on-dark. This script makes
 such pictures from three sources of digits, writes them as files, and runs each one through
-exactly what the front end does (``scratchnet.imaging.load_digit``, then the model):
+exactly what the front end does (``examples/reader.py``: ``scratchnet.imaging``, then the model):
 
   mnist-ink  MNIST *test* digits (real handwriting the model never trained on), enlarged
              and re-inked as pen strokes;
@@ -16,14 +16,14 @@ short side high, in a paper and ink colour, under a lighting gradient and a soft
 sensor noise, some blur, often seen at a slant (perspective), and JPEG compression or PNG, in
 colour or grey; 15% are light-on-dark.
 
-    python benchmarks/photo_digits.py                       # data/models/deep_perceptron.npz
+    python benchmarks/photo_digits.py                       # the front end's default model
     python benchmarks/photo_digits.py --model m.npz --n 200 --keep photos/ --show failures.png
 
-Prints the accuracy per source and overall (about a second a picture on a busy 2-core CPU; the
-results are in benchmarks/RESULTS.md). ``--keep`` keeps the pictures, ``--show`` saves the
-misread ones beside the 28x28 the network saw. MNIST is read from ``--data``/$SCRATCHNET_DATA.
+Prints the accuracy per source and overall, and how many answers were confident (about a second
+a picture on a busy 2-core CPU; the results are in benchmarks/RESULTS.md). ``--keep`` keeps the
+pictures, ``--show`` saves the misread ones beside the 28x28 the network saw. MNIST is read from
+``--data``/$SCRATCHNET_DATA.
 """
-import argparse
 import glob
 import io
 import os
@@ -33,12 +33,13 @@ import tempfile
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import scratchnet as sn  # noqa: E402
-from scratchnet import imaging  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+import reader  # noqa: E402  the front end's digit reader (first: common's sys.path, BLAS)
 
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data", "models",
-                             "deep_perceptron.npz")
+import scratchnet as sn  # noqa: E402
+from common import Parser, count  # noqa: E402
+from scratchnet import imaging, preview  # noqa: E402
+
 FONT_FILES = sorted(glob.glob("/usr/share/fonts/truetype/dejavu/DejaVu*.ttf"))
 
 
@@ -217,18 +218,23 @@ def make_photos(folder, n, seed, test_images):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="model file (.npz)")
-    parser.add_argument("--n", type=int, default=100, help="pictures per source (default 100)")
-    parser.add_argument("--seed", type=int, default=1)
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=None,
+                        help=f"model file (default: {reader.default_model_path()}, trained there "
+                             "if missing)")
+    parser.add_argument("--n", type=count(1), default=100,
+                        help="pictures per source (default 100)")
+    parser.add_argument("--seed", type=count(0), default=1)
     parser.add_argument("--data", default=None, help="MNIST folder (default: $SCRATCHNET_DATA)")
     parser.add_argument("--keep", metavar="DIR", help="write the pictures here and keep them")
     parser.add_argument("--show", metavar="PNG", help="save the misread pictures and their 28x28s")
     args = parser.parse_args()
+    if args.model == "":
+        parser.error("--model: empty path")
     try:
-        net = sn.load(args.model)
+        digits = reader.load_reader(args.model, args.data)
         test = sn.load_mnist(args.data, flatten=False).test
-    except (sn.io.ModelFileError, sn.data.IDXError, OSError) as e:
+    except (sn.io.ModelFileError, reader.ReaderError, sn.IDXError, OSError) as e:
         sys.exit(f"error: {e}")
     mnist_test = (test[0][:, 0][::-1], test[1][::-1])   # from the end: other scripts use the start
 
@@ -236,26 +242,33 @@ def main():
         folder = args.keep or tmp
         os.makedirs(folder, exist_ok=True)
         cases = make_photos(folder, args.n, args.seed, mnist_test)
-        right, wrong = {}, []
+        right, wrong, sure = {}, [], []
         for path, source, digit in cases:
             try:
-                x = imaging.load_digit(path)
+                reading = digits.read(path)
             except imaging.ImageError as e:
                 print(f"  refused: {e}")
                 guess = -1
             else:
-                guess = int(net.predict(x.reshape(1, 784)).argmax())
+                guess = reading.digit
+                sure.append((reading.confident, guess == digit))
                 if guess != digit:
-                    wrong.append((path, x, f"{os.path.basename(path)}: read {guess}"))
+                    wrong.append((path, reading.image, f"{os.path.basename(path)}: read {guess}"))
             right.setdefault(source, []).append(guess == digit)
         for source, hits in right.items():
             print(f"{source:>10}: {np.mean(hits):.3f} ({sum(hits)}/{len(hits)})")
         handwriting = right["mnist-ink"] + right["strokes"]
-        print(f"handwriting (mnist-ink + strokes): {np.mean(handwriting):.3f}; "
-              f"all: {np.mean(sum(right.values(), [])):.3f}")
+        every = sum(right.values(), [])
+        print(f"handwriting (mnist-ink + strokes): {np.mean(handwriting):.3f} "
+              f"({sum(handwriting)}/{len(handwriting)}); all: {np.mean(every):.3f} "
+              f"({sum(every)}/{len(every)})")
+        confident = [ok for c, ok in sure if c]
+        print(f"confident: {len(confident)}/{len(sure)} answers, {sum(confident)} of them right; "
+              f"not confident: {len(sure) - len(confident)}, "
+              f"{sum(ok for c, ok in sure if not c)} of them right")
         if args.show and wrong:
-            originals = [imaging.load_image(p) for p, _, _ in wrong[:30]]
-            imaging.save_preview(args.show, originals, [x for _, x, _ in wrong[:30]],
+            thumbs = [preview.thumbnail(imaging.load_image(p)) for p, _, _ in wrong[:30]]
+            preview.save_preview(args.show, thumbs, [x for _, x, _ in wrong[:30]],
                                  [c for _, _, c in wrong[:30]])
             print(f"misread pictures: {args.show}")
 

@@ -8,19 +8,18 @@ Nielsen's network3.py trains this shape (with ReLUs and L2 regularisation) for 6
 η = 0.03 to 99.23%. Here the cost is the softmax cross-entropy (δ = a - y, eq. 81), the
 optimiser SGD with momentum 0.9, η = 0.05 and mini-batches of 64, and a piecewise schedule
 lowers η to 0.005 for the last epoch; dropout on the 100 hidden neurons stands in for L2.
-The weights of the epoch with the best validation accuracy are kept.
+The weights of the epoch with the best validation accuracy are kept. Four epochs give 99.11%
+on the mean of seeds 0-2 (worst 99.07%); three gave 99.05% (seed 2: 98.99%).
 
-    python examples/convnet.py                         # test accuracy: 0.99xx (>= 0.990)
+    python examples/convnet.py                         # target: test accuracy >= 0.990
     python examples/convnet.py --epochs 10 --final-epochs 3 --save data/models/convnet.npz
 """
-import argparse
-
 import common  # noqa: F401  first: it pins BLAS to one thread before NumPy loads
 
-from common import (add_common_flags, add_output_flags, add_sgd_flags, build_or_exit,  # noqa: E402
-                    final_phase, fit_keeping_best, load_data, save_and_plot, sn)
+from common import (Parser, add_common_flags, add_output_flags, add_sgd_flags,  # noqa: E402
+                    build_or_exit, final_phase, finish, fit_keeping_best, load_data, parse, sn)
 
-EPOCHS = 3
+EPOCHS = 4
 HYPER = {"eta": 0.05, "momentum": 0.9, "batch_size": 64, "dropout": 0.5,
          "final_eta": 0.005, "final_epochs": 1}
 
@@ -36,11 +35,11 @@ def build_network(dropout=HYPER["dropout"], seed=0, device=None, dtype="float32"
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     add_common_flags(parser, epochs=EPOCHS)
     add_output_flags(parser)
     add_sgd_flags(parser, HYPER)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
 
     data = load_data(args, flatten=False)
     net = build_or_exit(build_network, args.dropout, args.seed, args.device, args.dtype)
@@ -48,10 +47,10 @@ def main(argv=None):
                                                             args.final_epochs))
     test = net.evaluate(data.test)["accuracy"]
     print(f"test accuracy: {test:.4f}")
-    save_and_plot(args, net, history, info={
-        "test_accuracy": test, "epochs": len(history), "seed": args.seed, "eta": args.eta,
-        "final_eta": args.final_eta, "final_epochs": args.final_epochs,
-        "momentum": args.momentum, "batch_size": args.batch_size, "dropout": args.dropout})
+    finish(args, net, history, {
+        "test_accuracy": test, "eta": args.eta, "final_eta": args.final_eta,
+        "final_epochs": args.final_epochs, "momentum": args.momentum,
+        "batch_size": args.batch_size, "dropout": args.dropout})
 
 
 if __name__ == "__main__":

@@ -1,127 +1,129 @@
 """Read handwritten digits from photos and scans with the deep perceptron.
 
-    python examples/front_end.py IMAGE [IMAGE ...] [--model PATH] [--show PATH]
+    python examples/front_end.py IMAGE [IMAGE ...] [--model PATH] [--show PATH] [--data DIR]
 
 prints one line per image, ``IMAGE: digit (p=0.97)``, where p is the network's probability for
-that digit. Any photo or scan of one digit will do: dark ink on paper (or light on dark), in any
-light, anywhere in a picture of any size, RGB or grey, JPEG or PNG. ``scratchnet.imaging`` turns
-it into what MNIST looks like (a 20x20 digit centred by mass in 28x28, white on black); ``--show
-PATH`` saves that 28x28, next to each input, as a PNG.
+that digit; ``IMAGE: digit (p=0.55, not sure)`` when the answer is not confident (the network is
+unsure, or the picture does not look like a digit: see examples/reader.py). Any photo or scan
+of one digit will do: dark ink on paper (or light on dark), in any light, anywhere in a picture
+of any size, in any format and colour mode Pillow reads. ``scratchnet.imaging`` turns it into
+what MNIST looks like (a 20x20 digit centred by mass in 28x28, white on black); ``--show PATH``
+saves that 28x28, next to each input, as one PNG (the first SHOW_ROWS images).
 
-The model: by default the deep perceptron at data/models/deep_perceptron.npz. If it is not there
-yet, the front end says so, trains it once (a few minutes, progress on stderr) and saves it; the
-same as running
+The model: by default the deep perceptron in the user cache
+($XDG_CACHE_HOME/scratchnet/models/deep_perceptron.npz, or ~/.cache/...). If it is not there
+yet, the front end says so, trains it once (a few minutes, progress on stderr) and saves it;
+the same as running
 
-    python examples/deep_perceptron.py --augment --save data/models/deep_perceptron.npz
+    python examples/deep_perceptron.py --augment --save PATH
 
 (trained on randomly distorted MNIST images: photographed digits are never as neatly upright,
-centred and even as MNIST's; see deep_perceptron.py). ``--model`` takes any model file whose
-network reads a 28x28 image and has 10 outputs.
+centred and even as MNIST's). ``--model`` takes any model file whose network reads a 28x28
+image and has 10 outputs (a dense or a convolutional network).
 
-A file that cannot be read as one digit (missing, not an image, empty or truncated, blank, too
-large) gets one line on stderr, ``error: IMAGE: reason``; the other images are still read, and
-the exit status is 1.
+Errors: a bad flag gets ``error: --flag: reason`` and exit status 2 before anything is read; a
+model that cannot be used gets ``error: MODEL: reason`` and exit status 1. A file that cannot
+be read as one digit (missing, not an image, empty or truncated, blank, too large) gets one line
+on stderr, ``error: IMAGE: reason``; the other images are still read, and the exit status is 1.
+File names are printed with control characters and undecodable bytes escaped.
 """
-import argparse
-import contextlib
 import os
 import sys
 
 import common  # noqa: F401  first: it pins BLAS to one thread before NumPy loads
 
-import numpy as np  # noqa: E402
+from common import Parser  # noqa: E402
+from reader import ReaderError, default_model_path, load_reader  # noqa: E402
+from scratchnet import imaging, preview  # noqa: E402
+from scratchnet.imagefile import label  # noqa: E402
+from scratchnet.io import ModelFileError  # noqa: E402
 
-from common import sn  # noqa: E402
-from deep_perceptron import MODEL_PATH, progress_lines, train  # noqa: E402
-from scratchnet import imaging  # noqa: E402
-
-
-def default_model(data_folder):
-    """The default model, trained and saved first if it is not there yet."""
-    path = os.path.normpath(MODEL_PATH)
-    if os.path.exists(path):
-        return sn.load(path)
-    print(f"no model at {path}: training the deep perceptron once (a few minutes)...",
-          file=sys.stderr, flush=True)
-    data = sn.load_mnist(data_folder)
-    with contextlib.redirect_stdout(sys.stderr):      # stdout is for the answers only
-        net, history = train(data, augment=True, callbacks=[progress_lines()])
-    test = net.evaluate(data.test)["accuracy"]
-    sn.save(net, path, info={"test_accuracy": test, "epochs": len(history), "augment": True})
-    print(f"test accuracy {test:.4f}; model saved to {path}", file=sys.stderr, flush=True)
-    return net
+SHOW_ROWS = 100           # --show keeps a thumbnail of at most this many images (118 KB each)
 
 
-def probabilities(net, outputs):
-    """The network's outputs as probabilities over the 10 digits."""
-    last = type(net.layers[-1]).__name__
-    if last == "LogSoftmax":
-        return np.exp(outputs)
-    if last == "Softmax":
-        return outputs
-    outputs = np.clip(outputs, 0, None)          # e.g. sigmoid outputs: normalised to sum to 1
-    return outputs / max(float(outputs.sum()), 1e-12)
-
-
-def as_input(net, digit):
-    """A (28, 28) image as a batch of one, in the shape the network's first layer reads."""
-    shape = getattr(net.layers[0], "input_shape", None) or (784,)
-    return digit.reshape((1,) + tuple(shape))
+def parse_args(argv=None):
+    """The command line, every flag checked before any image or model is read."""
+    parser = Parser(description=__doc__.splitlines()[0])
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="photos or scans of digits")
+    parser.add_argument("--model", metavar="PATH",
+                        help=f"model file (default: {default_model_path()}, trained there on "
+                             "first use)")
+    parser.add_argument("--show", metavar="PATH",
+                        help="save each input beside the 28x28 the network saw, as one PNG")
+    parser.add_argument("--data", metavar="DIR",
+                        help="MNIST folder, to train the default model (default: "
+                             "$SCRATCHNET_DATA, the user cache, or download)")
+    args = parser.parse_args(argv)
+    if args.model is not None:
+        if not args.model:
+            parser.error("--model: empty path (leave --model out for the default model)")
+        if os.path.isdir(args.model):
+            parser.error(f"--model: {label(args.model)} is a folder, not a model file")
+    if args.show is not None:
+        folder = os.path.dirname(os.path.abspath(args.show)) if args.show else ""
+        if not args.show or os.path.isdir(args.show):
+            parser.error(f"--show: {label(args.show) or 'empty path'}: need a PNG file's path")
+        if not os.path.isdir(folder):
+            parser.error(f"--show: {label(args.show)}: folder {label(folder)} does not exist")
+    if args.data is not None and not os.path.isdir(args.data):
+        parser.error(f"--data: {label(args.data) or 'empty path'} is not a folder")
+    return args
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="photos or scans of digits")
-    parser.add_argument("--model", metavar="PATH",
-                        help="model file (default: data/models/deep_perceptron.npz, trained "
-                             "there on first use)")
-    parser.add_argument("--show", metavar="PATH",
-                        help="save each input beside the 28x28 the network saw, as one PNG")
-    parser.add_argument("--data", default=None,
-                        help="MNIST folder, to train the default model (default: "
-                             "$SCRATCHNET_DATA, data/mnist, or download)")
-    args = parser.parse_args(argv)
-
-    model = args.model or os.path.normpath(MODEL_PATH)
+    for stream in (sys.stdout, sys.stderr):     # a name the terminal cannot encode: escaped
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    args = parse_args(argv)
     try:
-        net = sn.load(model) if args.model else default_model(args.data)
-        n_out = net.predict(as_input(net, np.zeros((28, 28), np.float32))).shape[1]
-    except (sn.io.ModelFileError, sn.data.IDXError) as e:     # their messages name the file
-        sys.exit(f"error: {e}")
-    except (OSError, ValueError) as e:
-        sys.exit(f"error: {model}: {getattr(e, 'strerror', None) or e}")
-    if n_out != 10:
-        sys.exit(f"error: {model}: the network has {n_out} outputs, a digit reader needs 10")
+        reader = load_reader(args.model, args.data)
+    except (ModelFileError, ReaderError) as e:   # their messages start with the file's name
+        sys.exit(f"error: {' '.join(str(e).split())}")
 
-    failed, shown = 0, []
+    failed, read, shown = 0, 0, []
     for path in args.images:
+        name = label(path)
         try:
-            grey = imaging.load_image(path)          # imaging.load_digit, keeping the photo
-            digit = imaging.to_mnist(grey, source=path)
-            p = probabilities(net, net.predict(as_input(net, digit)))[0]
-            if args.show:
-                shown.append((grey, digit, f"{path}: {int(p.argmax())}"))
+            grey = imaging.load_image(path, name)
+            reading = reader.read_grey(grey, name)
+            if args.show and len(shown) < SHOW_ROWS:
+                shown.append((preview.thumbnail(grey), reading.image, f"{name}: {reading.digit}"))
+            del grey                              # the next photo need not wait beside it
         except imaging.ImageError as e:           # its message starts with the file's name
             print(f"error: {e}", file=sys.stderr, flush=True)
             failed += 1
             continue
-        except Exception as e:                    # noqa: BLE001 - one bad file must not stop
-            why = " ".join(str(e).split()) or type(e).__name__    # the others, nor trace back
-            print(f"error: {path}: {why}", file=sys.stderr, flush=True)
+        except MemoryError:
+            print(f"error: {name}: not enough memory to read it", file=sys.stderr, flush=True)
             failed += 1
             continue
-        print(f"{path}: {int(p.argmax())} (p={float(p.max()):.2f})", flush=True)
+        except Exception as e:                    # noqa: BLE001  a bug must not stop the
+            why = " ".join(str(e).split())[:200]  # other images, nor trace back
+            print(f"error: {name}: cannot read it ({type(e).__name__}: {why})", file=sys.stderr,
+                  flush=True)
+            failed += 1
+            continue
+        read += 1
+        p = float(reading.probabilities[reading.digit])
+        doubt = "" if reading.confident else ", not sure"
+        print(f"{name}: {reading.digit} (p={p:.2f}{doubt})", flush=True)
 
     if args.show and shown:
+        if read > SHOW_ROWS:
+            print(f"note: --show: the first {SHOW_ROWS} images only", file=sys.stderr)
         try:
-            imaging.save_preview(args.show, *zip(*shown))
+            preview.save_preview(args.show, *zip(*shown))
         except OSError as e:
-            print(f"error: {args.show}: cannot write ({e.strerror or e})", file=sys.stderr)
+            print(f"error: --show: cannot write {label(args.show)} ({e.strerror or e})",
+                  file=sys.stderr)
             failed += 1
         else:
-            print(f"what the network saw: {args.show}", file=sys.stderr)
+            print(f"what the network saw: {label(args.show)}", file=sys.stderr)
     sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:                     # Ctrl-C, e.g. while the model trains
+        sys.exit(130)

@@ -8,13 +8,16 @@ pressure, thin where it lands and lifts.  The paper is off-white with fibres, li
 on one side, darker in the corners), the camera adds a little blur and sensor noise, and the digit
 is not centred.  Everything comes from one seed, so the same command writes the same file.
 """
-import argparse
 import os
 import sys
-import tempfile
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+import common  # noqa: F401  first: it pins BLAS to one thread before NumPy loads
+
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
+
+from common import Parser, count  # noqa: E402
+from scratchnet.files import atomic_write  # noqa: E402
 
 # Centre lines as cubic Bezier segments (P0, P1, P2, P3) in a unit box, x right, y down.
 DIGITS = {
@@ -85,33 +88,23 @@ def photo(rng, alpha):
     return Image.fromarray(noisy.clip(0, 255).round().astype(np.uint8))
 
 
-def save_atomically(img, path):
-    """JPEG to a temporary file in the same folder, then renamed: never a half-written sample."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".jpg", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format="JPEG", quality=85)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--digit", choices=sorted(DIGITS), default="3")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=count(0), default=0)
     parser.add_argument("--out", default=os.path.join(here, "sample.jpg"))
     args = parser.parse_args(argv)
+    if not args.out or os.path.isdir(args.out):
+        parser.error(f"--out: {args.out!r} is not a file path")
     rng = np.random.default_rng(args.seed)
     centre = (SIZE[0] * rng.uniform(0.3, 0.42), SIZE[1] * rng.uniform(0.5, 0.6))   # off centre
     alpha = ink_coverage(rng, args.digit, centre, height=SIZE[1] * 0.6, pen=6.0)
-    try:
-        save_atomically(photo(rng, alpha), args.out)
+    img = photo(rng, alpha)
+    try:      # a temporary file renamed into place: never a half-written sample
+        atomic_write(args.out, lambda f: img.save(f, format="JPEG", quality=85))
     except OSError as e:
-        sys.exit(f"{args.out}: cannot write ({e.strerror})")
+        sys.exit(f"error: --out: cannot write {args.out} ({e.strerror or e})")
     print(f"{args.out}: a handwritten {args.digit}, {SIZE[0]}x{SIZE[1]} RGB JPEG, seed {args.seed}")
 
 

@@ -8,7 +8,9 @@ The reference design (--design tiny, the default), 9,956 parameters:
 
 trained by SGD with η = 0.01 (momentum 0.9), mini-batches of 64, η halved whenever the
 validation accuracy has not improved for 3 epochs (ReduceLROnPlateau, patience 2). The
-reference needed 150 epochs at batch 64 for 98.04%; 25 epochs reach it here.
+reference needed 150 epochs at batch 64 for 98.04%; here 35 epochs give 98.25% on the mean of
+seeds 0-2 (worst 98.11%). Fewer lose the margin (25: 98.18% mean, 98.03% at seed 0); more gain
+nothing, η having been halved below 0.001 by then.
 
 --design better spends its ~10,000 parameters on convolutions instead of a dense layer,
 8,890 parameters:
@@ -20,18 +22,18 @@ reference needed 150 epochs at batch 64 for 98.04%; 25 epochs reach it here.
 with SGD η = 0.05, momentum 0.9, and a piecewise schedule instead: η = 0.005 for the last
 epoch. Both keep the weights of the epoch with the best validation accuracy.
 
-    python examples/tiny_cnn.py                        # test accuracy: 0.98xx (>= 0.9804)
-    python examples/tiny_cnn.py --design better        # test accuracy: 0.99xx (>= 0.990)
+    python examples/tiny_cnn.py                        # target: test accuracy >= 0.9804
+    python examples/tiny_cnn.py --design better        # target: test accuracy >= 0.990
 """
-import argparse
+import sys
 
 import common  # noqa: F401  first: it pins BLAS to one thread before NumPy loads
 
-from common import (add_common_flags, add_output_flags, add_sgd_flags, build_or_exit,  # noqa: E402
-                    final_phase, fit_keeping_best, load_data, save_and_plot, sn)
+from common import (Parser, add_common_flags, add_output_flags, add_sgd_flags,  # noqa: E402
+                    build_or_exit, final_phase, finish, fit_keeping_best, load_data, parse, sn)
 
 # Per design: default epochs, learning rate, schedule, and the parameter budget it must keep.
-DESIGNS = {"tiny": {"epochs": 25, "eta": 0.01, "schedule": "plateau", "budget": 9956},
+DESIGNS = {"tiny": {"epochs": 35, "eta": 0.01, "schedule": "plateau", "budget": 9956},
            "better": {"epochs": 6, "eta": 0.05, "schedule": "piecewise", "budget": 10000}}
 HYPER = {"momentum": 0.9, "batch_size": 64, "factor": 0.5, "patience": 2,
          "final_eta": 0.005, "final_epochs": 1}
@@ -56,7 +58,7 @@ def build_network(design="tiny", seed=0, device=None, dtype="float32"):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", choices=sorted(DESIGNS), default="tiny",
                         help="tiny: the reference's 9,956 parameters (default); better: "
                              "three conv layers, 8,890 parameters")
@@ -65,12 +67,14 @@ def main(argv=None):
     add_common_flags(parser, epochs=design["epochs"])
     add_output_flags(parser)
     add_sgd_flags(parser, {**HYPER, "eta": design["eta"]})
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
 
     data = load_data(args, flatten=False)
     net = build_or_exit(build_network, args.design, args.seed, args.device, args.dtype)
     print(f"parameters: {net.n_params:,} (budget {design['budget']:,})")
-    assert net.n_params <= design["budget"], "the design no longer fits its parameter budget"
+    if net.n_params > design["budget"]:
+        sys.exit(f"error: the {args.design} design has {net.n_params:,} parameters, over its "
+                 f"budget of {design['budget']:,}")
     if design["schedule"] == "plateau":
         schedule = sn.ReduceLROnPlateau("val_accuracy", factor=HYPER["factor"],
                                         patience=HYPER["patience"])
@@ -80,10 +84,10 @@ def main(argv=None):
     test = net.evaluate(data.test)["accuracy"]
     print(f"parameters: {net.n_params:,}")
     print(f"test accuracy: {test:.4f}")
-    save_and_plot(args, net, history, info={
+    finish(args, net, history, {
         "test_accuracy": test, "design": args.design, "parameters": net.n_params,
-        "epochs": len(history), "seed": args.seed, "eta": args.eta, "momentum": args.momentum,
-        "batch_size": args.batch_size, "schedule": design["schedule"]})
+        "eta": args.eta, "momentum": args.momentum, "batch_size": args.batch_size,
+        "schedule": design["schedule"]})
 
 
 if __name__ == "__main__":

@@ -18,10 +18,11 @@ DTYPES = {"float32": numpy.float32, "float64": numpy.float64}
 
 def resolve_device(device=None):
     """The device name to use: ``device`` if given, else ``$SCRATCHNET_DEVICE``, else "cpu"."""
+    name = "device"
     if device is None:
-        device = os.environ.get("SCRATCHNET_DEVICE", "") or "cpu"
+        name, device = "$SCRATCHNET_DEVICE", os.environ.get("SCRATCHNET_DEVICE", "") or "cpu"
     if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        raise ValueError(f"{name} must be one of {DEVICES}, got {device!r}")
     return device
 
 
@@ -38,8 +39,8 @@ def _import_cupy():
         import cupy
     except ImportError as e:
         raise RuntimeError(
-            "device 'cuda' needs CuPy: pip install 'scratchnet[gpu]' "
-            f"(or the cupy-cudaXXx wheel matching your CUDA); import failed: {e}"
+            "device 'cuda' needs CuPy: pip install 'scratchnet[cuda12]' or '[cuda13]' (the "
+            f"CUDA major version nvidia-smi shows); import failed: {e}"
         ) from None
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:

@@ -50,6 +50,7 @@ class Conv2D(Layer):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, init="he"):
+        super().__init__()
         self.in_channels = _positive_int("Conv2D", "in_channels", in_channels)
         self.out_channels = _positive_int("Conv2D", "out_channels", out_channels)
         self.kernel_size = _positive_int("Conv2D", "kernel_size", kernel_size)
@@ -141,6 +142,7 @@ class MaxPool2D(Layer):
     """
 
     def __init__(self, size=2, stride=None):
+        super().__init__()
         self.size = _positive_int("MaxPool2D", "size", size)
         self.stride = size if stride is None else _positive_int("MaxPool2D", "stride", stride)
 

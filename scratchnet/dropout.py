@@ -21,6 +21,7 @@ class Dropout(Layer):
     def __init__(self, p=0.5):
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p < 1.0:
             raise ValueError(f"Dropout: p must be a number in [0, 1), got {p!r}")
+        super().__init__()
         self.p = float(p)
 
     def build(self, xp, rng, dtype):

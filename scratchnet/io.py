@@ -1,31 +1,33 @@
-"""Model files: a network's arrays in an ``.npz`` and its architecture as JSON metadata.
+"""Networks to and from model files: `save`, `load`, `load_weights`.
 
-No pickle anywhere: arrays are stored as plain ``.npy`` members and read with
-``allow_pickle=False``; the metadata is a JSON string stored as a unicode array
-under the key "metadata". It records the format version, the dtype, each layer's
-type and constructor arguments, the cost and regulariser, and the shape and
-SHA-256 of every array, so a truncated, tampered-with or mismatched file is
-refused with a message that names it. Writes are atomic: a temporary file in the
-same folder, fsync, then ``os.replace`` — a crash leaves the old file intact.
+The file format, and how a file is parsed before it is trusted, are in `modelfile`: an ``.npz``
+of float arrays named by the network's parameter keys ("layers.0.W", "layers.0.b", ...) and JSON
+metadata (each layer's type and constructor arguments, the cost, the regulariser), with no pickle
+anywhere. Its SHA-256s detect corruption; they do not prove that a file was not tampered with
+(the digests live in the same file). Writes are atomic (`files.atomic_write`).
 
-Array keys are the network's parameter names, "layers.0.W", "layers.0.b", …
+Here: what a file may name (LAYER_TYPES, LOSS_TYPES, REGULARIZER_TYPES), and the check that the
+architecture its metadata describes owns exactly the arrays the file holds, shape by shape,
+before any layer is built. So metadata claiming Dense(784, 10**8) is refused at once: its
+parameters would have to be in the file, whose size was checked against ``max_bytes``.
+
+Memory bound: `load` builds the network first (its parameters, P bytes in the dtype it is
+loaded in, and meanwhile one layer's float64 initial weights, drawn then divided: at most 16
+bytes a parameter), then reads the arrays one at a time into it: at most 4 P in all, plus
+`modelfile`'s few MiB (~36 MiB for a maximal metadata), where P is what the file's arrays take,
+so at most ``max_bytes`` (default 1 GiB; twice that when a float32 file is loaded as float64).
 """
-import hashlib
-import json
-import zipfile
-from pathlib import Path
-
-import numpy
-
 from . import activations, layers, losses
-from .backend import to_numpy
+from .backend import get_array_module, resolve_dtype, to_numpy
 from .conv import Conv2D, MaxPool2D
 from .dropout import Dropout
-from .files import atomic_write
+from .files import MAX_BYTES
+from .modelfile import FORMAT, VERSION, ModelFile, ModelFileError, read, write
 from .network import Network
 from .normalization import BatchNorm
 
-FORMAT, VERSION = "scratchnet-model", 1
+__all__ = ["save", "load", "load_weights", "read", "ModelFileError", "LAYER_TYPES",
+           "LOSS_TYPES", "REGULARIZER_TYPES", "PARAM_SHAPES"]
 
 # Everything a model file may name, by class name: a plain table, no registration magic.
 LAYER_TYPES = {cls.__name__: cls for cls in (
@@ -35,97 +37,113 @@ LAYER_TYPES = {cls.__name__: cls for cls in (
 LOSS_TYPES = {cls.__name__: cls for cls in losses.LOSSES.values()}
 REGULARIZER_TYPES = {"L2": losses.L2, "L1": losses.L1}
 
-
-class ModelFileError(ValueError):
-    """A model file that cannot be used; the message starts with the file's path."""
-
-
-def _digest(array):
-    return hashlib.sha256(numpy.ascontiguousarray(array).tobytes()).hexdigest()
+# The arrays (parameters and state) a layer of each type owns, from its constructor's
+# arguments; a type that is not here owns none. tests/test_io.py checks this table against
+# the layers as they build themselves.
+PARAM_SHAPES = {
+    "Dense": lambda layer: {"W": (layer.n_out, layer.n_in), "b": (layer.n_out,)},
+    "Conv2D": lambda layer: {"b": (layer.out_channels,), "W": (
+        layer.out_channels, layer.in_channels, layer.kernel_size, layer.kernel_size)},
+    "BatchNorm": lambda layer: {k: (layer.n_features,)
+                                for k in ("gamma", "beta", "running_mean", "running_var")},
+}
 
 
 def save(network, path, info=None):
-    """Write ``network`` to ``path`` (.npz). ``info``: extra JSON-able facts to keep
-    (e.g. the test accuracy and the hyper-parameters it was trained with)."""
-    arrays = {k: to_numpy(v) for k, v in {**network.parameters(), **network.states()}.items()}
+    """Write ``network`` to ``path`` (.npz). ``info``: a dict of extra JSON-able facts to keep
+    (e.g. the test accuracy and the hyper-parameters it was trained with). A ValueError, and no
+    file written, for weights that are NaN or infinite (naming the parameter) or for a layer,
+    cost or regulariser that `load` could not rebuild."""
+    if info is not None and not isinstance(info, dict):
+        raise ValueError(f"cannot save {path}: info must be a dict, got {type(info).__name__}")
     reg = network.regularizer
+    named = [(type(layer).__name__, LAYER_TYPES) for layer in network.layers] + [
+        (type(network.loss).__name__, LOSS_TYPES)] + (
+        [] if reg is None else [(type(reg).__name__, REGULARIZER_TYPES)])
+    for name, table in named:
+        if name not in table:
+            raise ValueError(f"cannot save {path}: {name} is not one of the types a model "
+                             f"file may name ({', '.join(table)})")
     metadata = {
         "format": FORMAT, "version": VERSION, "dtype": network.dtype.name,
         "layers": [{"type": type(layer).__name__, "config": layer.config()}
                    for layer in network.layers],
         "loss": type(network.loss).__name__,
         "regularizer": None if reg is None else {"type": type(reg).__name__, "lmbda": reg.lmbda},
-        "arrays": {k: {"shape": list(a.shape), "sha256": _digest(a)} for k, a in arrays.items()},
         "info": info or {},
     }
-    for layer in metadata["layers"]:
-        if layer["type"] not in LAYER_TYPES:
-            raise ValueError(f"cannot save layer type {layer['type']}: not in io.LAYER_TYPES")
-    arrays["metadata"] = numpy.array(json.dumps(metadata))
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda f: numpy.savez(f, **arrays))
+    arrays = {k: to_numpy(v) for k, v in {**network.parameters(), **network.states()}.items()}
+    write(path, metadata, arrays)
 
 
-def read(path):
-    """(metadata dict, {key: numpy array}) from a model file, every array checked
-    against the metadata's shape and SHA-256."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
-    try:
-        with numpy.load(path, allow_pickle=False) as npz:
-            contents = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        raise ModelFileError(f"{path}: not a readable .npz model file "
-                             f"(truncated or corrupted?): {e}") from None
-    try:
-        metadata = json.loads(str(contents.pop("metadata")))
-    except (KeyError, ValueError) as e:
-        raise ModelFileError(f"{path}: missing or unreadable metadata: {e}") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not a scratchnet model file")
-    if metadata.get("version") != VERSION:
-        raise ModelFileError(f"{path}: model format version {metadata.get('version')!r}, "
-                             f"this scratchnet reads version {VERSION}")
-    expected = metadata.get("arrays", {})
-    if set(expected) != set(contents):
-        raise ModelFileError(f"{path}: arrays {sorted(contents)} do not match the metadata's "
-                             f"{sorted(expected)}")
-    for key, array in contents.items():
-        if list(array.shape) != expected[key]["shape"]:
-            raise ModelFileError(f"{path}: {key} has shape {array.shape}, metadata says "
-                                 f"{tuple(expected[key]['shape'])}")
-        if _digest(array) != expected[key]["sha256"]:
-            raise ModelFileError(f"{path}: {key} does not match its checksum (file was altered)")
-    return metadata, contents
-
-
-def load(path, device=None, dtype=None):
-    """Rebuild the saved network (on ``device``; in its saved dtype unless ``dtype``)."""
-    metadata, arrays = read(path)
-    try:
-        net_layers = [LAYER_TYPES[spec["type"]](**spec["config"]) for spec in metadata["layers"]]
-        loss = LOSS_TYPES[metadata["loss"]]()
-        reg = metadata["regularizer"]
-        regularizer = None if reg is None else REGULARIZER_TYPES[reg["type"]](reg["lmbda"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise ModelFileError(f"{path}: cannot rebuild the architecture: {e!r}") from None
-    network = Network(net_layers, loss, regularizer, device=device,
-                      dtype=dtype or metadata["dtype"])
-    load_weights(network, path, _contents=arrays)
-    network.info = metadata.get("info", {})
+def load(path, device=None, dtype=None, *, max_bytes=MAX_BYTES):
+    """Rebuild the saved network (on ``device``; in its saved dtype unless ``dtype``).
+    ``max_bytes``: the most bytes of arrays the file may hold. Any problem with the file
+    raises ModelFileError, whose message names it."""
+    get_array_module(device)                   # the caller's own arguments: their own errors
+    dtype = None if dtype is None else resolve_dtype(dtype)
+    with ModelFile(path, max_bytes=max_bytes) as f:
+        net_layers, loss, regularizer = _architecture(f)
+        try:
+            network = Network(net_layers, loss, regularizer, device=device,
+                              dtype=f.metadata["dtype"] if dtype is None else dtype)
+        except (TypeError, ValueError, KeyError, OverflowError) as e:   # e.g. an unknown init
+            raise f.error(f"cannot rebuild the architecture: {e}") from None
+        for key, array in f.arrays():          # one at a time: memory for one, not all
+            network.set_weights({key: array})
+    network.info = f.metadata.get("info", {})
     return network
 
 
-def load_weights(network, path, _contents=None):
-    """Copy a model file's arrays into an existing network of the same architecture."""
-    arrays = _contents if _contents is not None else read(path)[1]
-    live = {**network.parameters(), **network.states()}
-    if set(live) != set(arrays):
-        raise ModelFileError(f"{path}: holds arrays {sorted(arrays)}, the network has "
-                             f"{sorted(live)}: a model for another architecture")
-    for key, array in arrays.items():
-        if tuple(live[key].shape) != array.shape:
-            raise ModelFileError(f"{path}: {key} has shape {array.shape}, the network's is "
-                                 f"{tuple(live[key].shape)}: a model for another architecture")
+def load_weights(network, path, *, max_bytes=MAX_BYTES):
+    """Copy a model file's arrays into an existing network of the same architecture (all
+    checked before the first is copied)."""
+    with ModelFile(path, max_bytes=max_bytes) as f:
+        live = {k: tuple(v.shape) for k, v in {**network.parameters(),
+                                               **network.states()}.items()}
+        if live != f.shapes:
+            raise f.error(f"holds arrays {_shapes(f.shapes)}, the network has {_shapes(live)}: "
+                          "a model for another architecture")
+        arrays = f.read_arrays()
     network.set_weights(arrays)
+
+
+def _architecture(f):
+    """(layers, loss, regularizer) from the metadata, the layers not yet built: each one's
+    config checked by its constructor, and the arrays it would own against the file's."""
+    meta, owned, net_layers = f.metadata, {}, []
+    for i, spec in enumerate(meta["layers"]):
+        kind, config = spec["type"], spec["config"]
+        if kind not in LAYER_TYPES:
+            raise f.error(f"layer {i}: unknown layer type {kind[:40]!r} "
+                          f"(known: {', '.join(LAYER_TYPES)})")
+        try:
+            layer = LAYER_TYPES[kind](**config)
+            shapes = PARAM_SHAPES.get(kind, lambda layer: {})(layer)
+            if not all(type(n) is int for shape in shapes.values() for n in shape):
+                raise TypeError("sizes must be ints")   # bool passes the layers' isinstance
+        except (TypeError, ValueError, OverflowError) as e:
+            raise f.error(f"layer {i}: cannot build a {kind} from {str(config)[:80]}: "
+                          f"{e}") from None
+        for name, shape in shapes.items():
+            key = f"layers.{i}.{name}"
+            if f.shapes.get(key) != shape:
+                held = "none" if key not in f.shapes else f"shape {f.shapes[key]}"
+                raise f.error(f"layer {i}: {layer!r:.120} owns {key} of shape {shape}, the file "
+                              f"holds {held}")
+            owned[key] = shape
+        net_layers.append(layer)
+    if set(owned) != set(f.shapes):
+        raise f.error(f"arrays that no layer owns: {sorted(set(f.shapes) - set(owned))[:5]}")
+    reg = meta["regularizer"]
+    for name, table in ((meta["loss"], LOSS_TYPES), (reg and reg["type"], REGULARIZER_TYPES)):
+        if name is not None and name not in table:
+            raise f.error(f"unknown cost or regularizer {name[:40]!r} (known: "
+                          f"{', '.join(table)})")
+    regularizer = None if reg is None else REGULARIZER_TYPES[reg["type"]](reg["lmbda"])
+    return net_layers, LOSS_TYPES[meta["loss"]](), regularizer
+
+
+def _shapes(shapes):
+    text = str(sorted(shapes.items()))
+    return text if len(text) <= 160 else text[:157] + "..."

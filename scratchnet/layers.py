@@ -16,10 +16,13 @@ from .initializers import initial_biases, initial_weights
 
 
 class Layer:
-    """Base class: a layer with no parameters that passes its input through."""
+    """Base class: a layer with no parameters that passes its input through.
+    A subclass's ``__init__`` calls ``super().__init__()``, so that every layer has dicts
+    ``params`` and ``state`` of its own."""
 
-    params = {}
-    state = {}
+    def __init__(self):
+        self.params = {}
+        self.state = {}
 
     def build(self, xp, rng, dtype):
         """Create parameters as ``xp`` arrays of ``dtype``; ``rng`` is a numpy Generator."""
@@ -58,6 +61,7 @@ class Dense(Layer):
         for name, n in (("n_in", n_in), ("n_out", n_out)):
             if not isinstance(n, int) or n < 1:
                 raise ValueError(f"Dense: {name} must be a positive int, got {n!r}")
+        super().__init__()
         self.n_in, self.n_out, self.init = n_in, n_out, init
         self.input_shape = (n_in,)
 

@@ -10,42 +10,37 @@ the whole matrix at once — no loop over examples. Parameters are named
 the model file and the gradient checker.
 """
 import time
+import warnings
 
 import numpy
 
 from .backend import device_of, get_array_module, resolve_dtype, to_device, to_numpy
+from .callbacks import Callback, History
+from .inputs import check_inputs, count, prepare
 from .layers import Layer
+from .optimizers import Optimizer
 
 
-class History:
-    """What ``fit`` returns: one dict of metrics per epoch.
-    ``history["val_accuracy"]`` is the list of that metric over the epochs."""
-
-    def __init__(self):
-        self.epochs = []
-
-    def append(self, logs):
-        self.epochs.append(logs)
-
-    def __getitem__(self, key):
-        return [logs.get(key) for logs in self.epochs]
-
-    def __len__(self):
-        return len(self.epochs)
-
-    def __repr__(self):
-        return f"History({len(self)} epochs, keys={sorted(self.epochs[-1]) if self.epochs else []})"
+class TrainingWarning(UserWarning):
+    """Training runs but is not learning (e.g. a learning rate far too large)."""
 
 
 class Network:
     """A sequential network. ``device`` "cpu" | "cuda" (default ``$SCRATCHNET_DEVICE``, else cpu);
     ``dtype`` "float32" (default) or "float64"; ``seed`` seeds the initial weights.
-    ``regularizer`` (``L2``/``L1``) adds its penalty to the cost, with n = training-set size."""
+    ``regularizer`` (``L2``/``L1``) adds its penalty to the cost, with n = training-set size.
+
+    Each layer holds its own weights, so a layer object belongs to one network only.
+    """
 
     def __init__(self, layers, loss, regularizer=None, device=None, dtype="float32", seed=0):
         layers = list(layers)
         if not layers or not all(isinstance(layer, Layer) for layer in layers):
             raise ValueError(f"layers must be a non-empty list of Layer objects, got {layers!r}")
+        for i, layer in enumerate(layers):
+            if getattr(layer, "in_network", False) or any(layer is other for other in layers[:i]):
+                raise ValueError(f"layer {i} ({layer!r}) already belongs to a network: a layer "
+                                 "holds its own weights, so give each network new layer objects")
         if not (hasattr(loss, "value") and hasattr(loss, "grad")):
             raise ValueError(f"loss must be a cost object such as Quadratic(), got {loss!r}")
         self.layers, self.loss, self.regularizer = layers, loss, regularizer
@@ -56,15 +51,14 @@ class Network:
         rng = numpy.random.default_rng(seed)
         for layer in layers:
             layer.build(self.xp, rng, self.dtype)
+            layer.in_network = True
         # The cost gives δ^L = ∂C/∂z directly when the network ends in its paired activation.
         self.fused_output = loss.pairs_with is not None and isinstance(layers[-1], loss.pairs_with)
-        # Names are fixed once built: layer i's "W" is "layers.i.W" (no string work per step).
-        self._keys = [{k: f"layers.{i}.{k}" for k in layer.params} for i, layer in enumerate(layers)]
-        self._params = self.parameters()
+        self.optimizer, self.stop_training, self.history = None, False, None
 
-    # ---- parameters, by name ------------------------------------------------------------
+    # ---- parameters, by name, read live from the layers -----------------------------------
     def parameters(self):
-        """{"layers.i.name": array} — the live trainable arrays (updated in place)."""
+        """{"layers.i.name": array} — the trainable arrays, as the layers hold them now."""
         return {f"layers.{i}.{k}": v for i, layer in enumerate(self.layers)
                 for k, v in layer.params.items()}
 
@@ -100,101 +94,48 @@ class Network:
         return x
 
     def train_step(self, x, y, optimizer, n):
-        """One step of mini-batch gradient descent; returns the output a^L of the batch.
+        """One step of mini-batch gradient descent on the batch (x, y); returns its output a^L.
 
-        1. forward: each layer's output and the cache its backward needs;
-        2. output error δ^L from the cost (fused with the output activation when paired);
-        3. backward: each layer turns ∂C/∂(its output) into ∂C/∂(its input) and its grads;
-        4. the regulariser adds ∂/∂w of its penalty (n = training-set size);
-        5. the optimiser updates the parameters.
-        With plain SGD, step 3 carries η·δ^L instead of δ^L, and so the gradients
-        come out times η: the same update, with one multiplication by η on the
-        (m, k) output error instead of one on every parameter array.
+        1. forward: each layer's output, and the cache its backward needs;
+        2. the output error: δ^L = ∂C/∂z^L (BP1) when the cost pairs with the output
+           activation (σ' cancels, Nielsen eq. 66), else ∂C/∂a^L for the activation's backward;
+        3. backward: each layer turns ∂C/∂(its output) into ∂C/∂(its input) (BP2) and the
+           gradients of its own parameters (BP3, BP4);
+        4. the regulariser adds ∂/∂w of its penalty to each weight's gradient (n = the
+           training-set size, Nielsen's λ/n);
+        5. the optimiser updates the parameters, read from the layers as they are now.
         """
         xp, layers = self.xp, self.layers
-        caches = []
-        a = x
-        for layer in layers:
+        a, caches = x, []
+        for layer in layers:                                        # 1
             a, cache = layer.forward(a, True)
             caches.append(cache)
-        if self.fused_output:
+        if self.fused_output:                                       # 2
             delta, top = self.loss.delta(xp, a, y), len(layers) - 2
         else:
             delta, top = self.loss.grad(xp, a, y), len(layers) - 1
-        # Backprop is linear in δ^L: for plain SGD we send η·δ^L down, so every gradient
-        # arrives already times η and the update is one subtraction (see SGD.delta_scale).
-        scale = getattr(optimizer, "delta_scale", None)
-        if scale is not None:
-            delta = delta * scale
-        grads = {}
-        for i in range(top, -1, -1):
-            delta, layer_grads = layers[i].backward(delta, caches[i], i > 0)
-            if layer_grads:
-                keys = self._keys[i]
-                for name, g in layer_grads.items():
-                    grads[keys[name]] = g
-        params = self._params
-        if self.regularizer is not None:
-            for key, g in grads.items():
-                if key.endswith(".W"):
-                    penalty = self.regularizer.grad(xp, params[key], n)
-                    g += penalty if scale is None else scale * penalty
-        if scale is None:
-            optimizer.step(params, grads)
-        else:
-            optimizer.step(params, grads, scaled=True)
+        params, grads = {}, {}
+        for i in range(top, -1, -1):                                # 3
+            layer = layers[i]
+            delta, layer_grads = layer.backward(delta, caches[i], i > 0)
+            for name, g in layer_grads.items():
+                w = layer.params[name]
+                if name == "W" and self.regularizer is not None:     # 4
+                    g += self.regularizer.grad(xp, w, n)
+                key = f"layers.{i}.{name}"
+                params[key], grads[key] = w, g
+        optimizer.step(params, grads)                               # 5
         return a
-
-    # ---- data at the boundary -----------------------------------------------------------
-    def _n_outputs(self, x):
-        return int(self.feedforward(x[:1]).shape[1])
-
-    def _prepare(self, data, name):
-        """Validate (X, y) and copy it to the device once: returns X, targets, labels."""
-        if not (isinstance(data, (tuple, list)) and len(data) == 2):
-            raise ValueError(f"{name} must be a pair (X, y), got {type(data).__name__}")
-        X, y = data
-        if len(X) != len(y):
-            raise ValueError(f"{name}: X has {len(X)} rows but y has {len(y)}")
-        if len(X) == 0:
-            raise ValueError(f"{name} is empty")
-        X = self._check_inputs(X, name)
-        n_out = self._n_outputs(X)
-        y = to_device(y, self.xp)
-        if y.ndim == 1:
-            if y.dtype.kind not in "iu":
-                raise ValueError(f"{name}: 1-D y must hold integer class labels, got {y.dtype}")
-            top = max(n_out, 2)
-            if int(y.min()) < 0 or int(y.max()) >= top:
-                raise ValueError(f"{name}: labels must lie in 0..{top - 1} for a network with "
-                                 f"{n_out} output(s), got {int(y.min())}..{int(y.max())}")
-            labels = y
-            targets = (y[:, None] == self.xp.arange(n_out)).astype(self.dtype) if n_out > 1 \
-                else y[:, None].astype(self.dtype)
-        elif y.ndim == 2 and y.shape[1] == n_out:
-            targets = y.astype(self.dtype)
-            labels = targets.argmax(axis=1) if n_out > 1 else (targets[:, 0] > 0.5)
-        else:
-            raise ValueError(f"{name}: y must be labels (N,) or targets (N, {n_out}), "
-                             f"got shape {tuple(y.shape)}")
-        return X, targets, labels
-
-    def _check_inputs(self, X, name):
-        expected = getattr(self.layers[0], "input_shape", None)
-        shape = tuple(X.shape[1:])
-        if expected is not None and (len(shape) != len(expected) or any(
-                e is not None and e != s for e, s in zip(expected, shape))):
-            raise ValueError(f"{name}: inputs have shape {shape} per example, the first layer "
-                             f"expects {tuple(expected)}")
-        X = to_device(X, self.xp, self.dtype)
-        if not bool(self.xp.isfinite(X).all()):
-            raise ValueError(f"{name}: inputs contain NaN or infinity")
-        return X
 
     # ---- using a network ----------------------------------------------------------------
     def predict(self, X, batch_size=1000):
-        """The network's outputs for X, as a NumPy array on the host."""
-        X = self._check_inputs(X, "X")
+        """The network's outputs for the rows of X (an array or a list of rows), as a NumPy
+        array on the host. Zero rows give a (0, outputs) array."""
+        X = check_inputs(self, X, "X")
+        batch_size = count("batch_size", batch_size, 1)
+        if len(X) == 0:
+            one = self.feedforward(self.xp.zeros((1,) + tuple(X.shape[1:]), dtype=self.dtype))
+            return numpy.zeros((0,) + tuple(one.shape[1:]), dtype=self.dtype)
         out = [self.feedforward(X[k:k + batch_size]) for k in range(0, len(X), batch_size)]
         return to_numpy(self.xp.concatenate(out))
 
@@ -213,67 +154,146 @@ class Network:
 
     def evaluate(self, data, batch_size=1000):
         """{"loss": mean cost C0 (no penalty), "accuracy": fraction right} on data = (X, y)."""
-        return self._evaluate_prepared(*self._prepare(data, "data"), batch_size)
+        return self._evaluate_prepared(*prepare(self, data, "data"),
+                                       count("batch_size", batch_size, 1))
 
     def fit(self, training_data, epochs, batch_size, optimizer, validation_data=None,
-            schedule=None, early_stopping=None, callbacks=(), seed=0, shuffle=True):
-        """Train by mini-batch SGD (or any optimiser); returns a ``History``.
+            callbacks=(), seed=0, shuffle=True, augment=None):
+        """Train by mini-batch gradient descent; returns the ``History`` of the epochs.
 
-        Each epoch: shuffle (seeded), one ``train_step`` per mini-batch, then the
-        epoch's metrics go to the schedule, the early-stopping rule and each
-        callback (a function of the metrics dict, or an object with
-        ``on_epoch_end(logs)`` and, optionally, ``on_batch_end(batch, n_batches)``).
-        The metrics: "loss" and "accuracy" on the training data (of the outputs each
-        batch had during its own step, kept on the device — not a second pass; the
-        cost C0 without the penalty), "val_loss"/"val_accuracy" when validation data
-        is given, "lr" and "time" (seconds).
+        Each epoch: shuffle (seeded), one ``train_step`` per mini-batch, then the epoch's
+        metrics ("logs"): "loss" and "accuracy" on the training data (of the outputs each
+        batch had during its own step, kept on the device: not a second pass; the cost C0
+        without the penalty), "val_loss" and "val_accuracy" when validation data is given,
+        "lr" (the rate the epoch ran at) and "time" (seconds).
+
+        ``callbacks``: ``Callback`` objects (see ``scratchnet.callbacks``): schedules, early
+        stopping, progress lines... ``augment``: a function ``augment(X, rng) -> X'`` that
+        makes fresh training inputs (same shape) from the original ones at the start of every
+        epoch; ``rng`` is a seeded NumPy Generator.
+
+        A loss that is not finite stops training: the network gets back the weights it had
+        before that epoch, the callbacks' ``on_train_end`` runs (so ``EarlyStopping`` may
+        restore its best weights), and ``FloatingPointError`` says what happened. A run that is
+        not learning after two epochs gets a ``TrainingWarning``: its training accuracy still
+        within a tenth of the way from chance (the commonest class's share) to perfect, or its
+        cost over ten times what it was before training.
         """
-        if not (isinstance(epochs, int) and epochs >= 0):
-            raise ValueError(f"epochs must be an int >= 0, got {epochs!r}")
-        if not (isinstance(batch_size, int) and batch_size >= 1):
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        X, Y, labels = self._prepare(training_data, "training_data")
-        val = self._prepare(validation_data, "validation_data") if validation_data else None
-        xp, n = self.xp, len(X)
+        epochs = count("epochs", epochs, 0)
+        batch_size = count("batch_size", batch_size, 1)
+        if not isinstance(optimizer, Optimizer):
+            raise ValueError(f"optimizer must be an optimiser such as SGD(lr=0.1), "
+                             f"got {optimizer!r}")
+        callbacks = list(callbacks)
+        for c in callbacks:
+            if not isinstance(c, Callback):
+                raise ValueError(f"callbacks must be Callback objects (see scratchnet.callbacks; "
+                                 f"LambdaCallback wraps plain functions), got {c!r}")
+        if augment is not None and not callable(augment):
+            raise ValueError(f"augment must be a function augment(X, rng) -> X, got {augment!r}")
+        X, Y, labels = prepare(self, training_data, "training_data")
+        val = prepare(self, validation_data, "validation_data") if validation_data else None
+        original = numpy.asarray(to_numpy(training_data[0])) if augment is not None else None
+        n = len(X)
+        # What "not learning" is measured against: the commonest class's share of the
+        # labels, and the cost before training (on at most 1000 rows).
+        chance = float(numpy.bincount(to_numpy(labels).astype(numpy.int64)).max()) / n
+        initial_loss = self._evaluate_prepared(X[:1000], Y[:1000], labels[:1000], 1000)["loss"]
         rng = numpy.random.default_rng(seed)
-        epoch_ends = [getattr(c, "on_epoch_end", c) for c in callbacks]
-        batch_ends = [c.on_batch_end for c in callbacks if hasattr(c, "on_batch_end")]
-        n_batches = -(-n // batch_size)
-        history = History()
+
+        history = History()                       # last, as in Keras: it records final logs
+        callbacks.append(history)
+        self.optimizer, self.stop_training, self.history = optimizer, False, history
+        for c in callbacks:
+            c.set_model(self)
+            c.set_params({"epochs": epochs, "steps": -(-n // batch_size),
+                          "batch_size": batch_size, "samples": n})
+            c.on_train_begin({})
+        logs, warned = {}, False
+        last_good = self.copy_weights()
         for epoch in range(epochs):
             start = time.perf_counter()
-            if schedule is not None:
-                schedule.begin_epoch(epoch, optimizer)
-            lr = optimizer.lr
-            # Each mini-batch gathers its rows from a shuffled order: cheaper than
-            # copying the whole training set into a shuffled array every epoch.
-            order = to_device(rng.permutation(n), xp) if shuffle else xp.arange(n)
-            outputs = []
-            for b, k in enumerate(range(0, n, batch_size)):
-                rows = order[k:k + batch_size]
-                outputs.append(self.train_step(
-                    X.take(rows, axis=0), Y.take(rows, axis=0), optimizer, n))
-                for on_batch_end in batch_ends:
-                    on_batch_end(b, n_batches)
-            # Training metrics from the outputs each batch had as it was trained, in one
-            # vectorised pass (no per-step work beyond keeping the output).
-            outputs = xp.concatenate(outputs)
-            logs = {"epoch": epoch, "loss": float(self.loss.value(xp, outputs, Y[order])),
-                    "accuracy": int(self._correct(outputs, labels[order])) / n, "lr": lr}
+            for c in callbacks:
+                c.on_epoch_begin(epoch, {})
+            if augment is not None:
+                X = self._augmented(augment, original, rng)
+            logs = self._train_epoch(X, Y, labels, optimizer, batch_size, rng, shuffle, callbacks)
             if val is not None:
                 metrics = self._evaluate_prepared(*val, batch_size=1000)
                 logs["val_loss"], logs["val_accuracy"] = metrics["loss"], metrics["accuracy"]
             logs["time"] = time.perf_counter() - start
-            if not numpy.isfinite(logs["loss"]):
-                raise FloatingPointError(f"training diverged: the loss is {logs['loss']} at epoch "
-                                         f"{epoch}; try a smaller learning rate (lr={lr:g})")
-            history.append(logs)
-            for on_epoch_end in epoch_ends:
-                on_epoch_end(logs)
-            if schedule is not None:
-                schedule.end_epoch(epoch, logs, optimizer)
-            if early_stopping is not None and early_stopping.end_epoch(epoch, logs, self):
+            broken = self._broken(logs)
+            if broken:
+                self.set_weights(last_good)
+                for c in callbacks:
+                    c.on_train_end(logs)
+                raise FloatingPointError(
+                    f"training diverged: {broken} at epoch {epoch}; the weights from before "
+                    f"that epoch are kept; try a smaller learning rate (lr={logs['lr']:g})")
+            last_good = self.copy_weights()
+            for c in callbacks:
+                c.on_epoch_end(epoch, logs)
+            if not warned and epoch >= 1:
+                warned = self._warn_if_not_learning(logs, epoch, chance, initial_loss)
+            if self.stop_training:
                 break
-        if early_stopping is not None:
-            early_stopping.restore(self)
+        for c in callbacks:
+            c.on_train_end(logs)
         return history
+
+    def _warn_if_not_learning(self, logs, epoch, chance, initial_loss):
+        """A TrainingWarning when the training accuracy is still within a tenth of the way from
+        chance to perfect, or the cost is ten times what it was before training. True if so."""
+        # (With one class only, "chance" is perfect and says nothing about the rate.)
+        stuck = chance < 1 and logs["accuracy"] < chance + 0.1 * (1 - chance)
+        worse = logs["loss"] > 10 * max(initial_loss, 1e-3)
+        if not (stuck or worse):
+            return False
+        why = (f"training accuracy {logs['accuracy']:.4f} is close to always answering the "
+               f"commonest class ({chance:.4f})" if stuck else
+               f"the cost {logs['loss']:.4g} is over ten times its value before training "
+               f"({initial_loss:.4g})")
+        warnings.warn(f"{why} after {epoch + 1} epochs: the learning rate (lr={logs['lr']:g}) "
+                      "may be far too large or too small", TrainingWarning, stacklevel=3)
+        return True
+
+    def _broken(self, logs):
+        """What went wrong with an epoch (a non-finite loss or weight), or None."""
+        for key in ("loss", "val_loss"):
+            if key in logs and not numpy.isfinite(logs[key]):
+                return f"the {key.replace('_', ' ')} is {logs[key]}"
+        for key, w in self.parameters().items():
+            if not bool(self.xp.isfinite(w).all()):
+                return f"the weights {key} are not finite"
+        return None
+
+    def _train_epoch(self, X, Y, labels, optimizer, batch_size, rng, shuffle, callbacks):
+        """One pass over the training data; returns the epoch's training metrics."""
+        xp, n = self.xp, len(X)
+        lr = optimizer.lr
+        # Each mini-batch gathers its rows from a shuffled order: cheaper than copying the
+        # whole training set into a shuffled array every epoch.
+        order = to_device(rng.permutation(n), xp) if shuffle else xp.arange(n)
+        outputs, batch_logs = [], {"size": batch_size}
+        for b, k in enumerate(range(0, n, batch_size)):
+            rows = order[k:k + batch_size]
+            outputs.append(self.train_step(X.take(rows, axis=0), Y.take(rows, axis=0),
+                                           optimizer, n))
+            batch_logs["size"] = len(rows)
+            for c in callbacks:
+                c.on_batch_end(b, batch_logs)
+        # Training metrics from the outputs each batch had as it was trained, in one
+        # vectorised pass (no per-step work beyond keeping the output).
+        outputs = xp.concatenate(outputs)
+        return {"loss": float(self.loss.value(xp, outputs, Y[order])),
+                "accuracy": int(self._correct(outputs, labels[order])) / n, "lr": lr}
+
+    def _augmented(self, augment, original, rng):
+        """This epoch's training inputs: augment(original, rng), checked, on the device."""
+        X = numpy.asarray(augment(original, rng))
+        if X.shape != original.shape or X.dtype.kind != "f":
+            raise ValueError(f"augment must return float inputs of shape {original.shape}, "
+                             f"got {X.dtype} {X.shape}")
+        if not numpy.isfinite(X).all():
+            raise ValueError("augment returned inputs with NaN or infinity")
+        return to_device(X, self.xp, self.dtype)

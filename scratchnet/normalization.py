@@ -25,6 +25,7 @@ class BatchNorm(Layer):
             raise ValueError(f"BatchNorm: momentum must be in [0, 1], got {momentum!r}")
         if not eps > 0:
             raise ValueError(f"BatchNorm: eps must be > 0, got {eps!r}")
+        super().__init__()
         self.n_features, self.momentum, self.eps = n_features, float(momentum), float(eps)
 
     def build(self, xp, rng, dtype):

@@ -6,16 +6,19 @@ of the mean cost over the mini-batch, so plain SGD is Nielsen's update rule
 
     w → w - (η/m) Σ_x ∂C_x/∂w        (eq. 20, with the 1/m already inside ∂C/∂w)
 
-A schedule may change ``optimizer.lr`` between epochs; nothing else does.
+A schedule (a callback, see ``callbacks``) may change ``optimizer.lr`` between epochs;
+nothing else does.
 """
+import math
+import numbers
 
 
 def _check(name, value, low=0.0, high=None, strict=False):
-    ok = value > low if strict else value >= low
-    if high is not None:
-        ok = ok and value < high
+    """A finite number in the stated range, or a ValueError naming the setting."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value > low if strict else value >= low) and (high is None or value < high)
     if not ok:
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {low}"
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low}"
                          + (f" and < {high}" if high is not None else "") + f", got {value!r}")
     return float(value)
 
@@ -24,7 +27,17 @@ def _is_weight(key):
     return key.endswith(".W")
 
 
-class SGD:
+class Optimizer:
+    """The base class: an optimiser owns its learning rate ``lr`` and its state, and has one
+    ``step(params, grads)`` that updates ``params`` in place."""
+
+    lr = None
+
+    def step(self, params, grads):
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
     """Stochastic gradient descent, optionally with momentum (Nielsen ch. 3) and weight decay.
 
         g ← g + wd·w                      (weights only, biases are not decayed)
@@ -42,28 +55,14 @@ class SGD:
         self.nesterov = bool(nesterov)
         self.velocity = {}
 
-    @property
-    def delta_scale(self):
-        """η for plain SGD, whose update w ← w - η·∂C/∂w is linear in C: the network may
-        then backpropagate η·δ^L, get every gradient already times η, and call
-        ``step(..., scaled=True)``, which only subtracts. None with momentum or weight
-        decay, which need the gradient itself."""
-        return None if (self.momentum or self.weight_decay) else self.lr
-
-    def step(self, params, grads, scaled=False):
-        """Update ``params`` in place. ``scaled``: the grads are η·∂C/∂w already.
-        The arrays in ``grads`` are fresh ones that each layer's backward made for this
-        step, so they may be changed in place."""
+    def step(self, params, grads):
+        """Update ``params`` in place. The arrays in ``grads`` are fresh ones that each
+        layer's backward made for this step, so they may be changed in place."""
         lr, mu = self.lr, self.momentum
-        if scaled:
-            for key, g in grads.items():       # plain SGD, the hot path of small networks
-                w = params[key]
-                w -= g
-            return
         for key, g in grads.items():
             w = params[key]
             if self.weight_decay and _is_weight(key):
-                g = g + self.weight_decay * w
+                g += self.weight_decay * w
             if mu:
                 v = self.velocity.get(key)
                 if v is None:
@@ -71,11 +70,13 @@ class SGD:
                 else:
                     v *= mu
                     v += g
-                g = g + mu * v if self.nesterov else v
-            w -= lr * g
+                w -= lr * (g + mu * v if self.nesterov else v)
+            else:
+                g *= lr                 # in place (g is this step's own array): no temporary
+                w -= g
 
 
-class Adam:
+class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015), with decoupled weight decay (AdamW) when ``weight_decay`` > 0.
 
         m ← β1 m + (1 - β1) g          v ← β2 v + (1 - β2) g²          t ← t + 1

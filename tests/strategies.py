@@ -1,6 +1,15 @@
 """Hypothesis strategies for the property tests: shapes, batches and well-scaled values."""
 import numpy
+from hypothesis import settings
 from hypothesis import strategies as st
+
+
+def examples(fraction=1.0, **kwargs):
+    """@settings for a property test: ``fraction`` of the active profile's max_examples
+    (never a fixed number, so `--hypothesis-profile=thorough` really explores more),
+    no deadline (the first call of a test pays for imports and BLAS warm-up)."""
+    n = max(1, round(settings.default.max_examples * fraction))
+    return settings(max_examples=n, deadline=None, **kwargs)
 
 batch_sizes = st.integers(1, 6)
 widths = st.integers(1, 7)

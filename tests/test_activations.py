@@ -3,12 +3,12 @@ import warnings
 
 import numpy
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from scratchnet import activations as act
 from scratchnet.gradcheck import check_layer
-from strategies import away_from_kink, batches, matrices, to_xp
+from strategies import away_from_kink, batches, examples, matrices, to_xp
 
 LAYERS = [act.Sigmoid, act.ReLU, act.Tanh, act.Softmax, act.LogSoftmax]
 
@@ -21,14 +21,14 @@ def built(cls, xp):
 
 @pytest.mark.parametrize("cls", LAYERS, ids=lambda c: c.__name__)
 @given(problem=batches(), scale=st.sampled_from([0.1, 1.0, 5.0]))
-@settings(max_examples=25, deadline=None)
+@examples(0.25)
 def test_activation_gradients(xp, cls, problem, scale):
     seed, n, width, _ = problem
     z = to_xp(xp, away_from_kink(matrices(seed, n, width, scale)))
     errors = check_layer(built(cls, xp), z, seed=seed)
     # 1e-5, not 1e-6: at |z| ~ 15 a sigmoid's slope is ~1e-7 and the central difference
     # itself is only good to a few parts in 1e6. Planted bugs score 1e-3 and up.
-    assert max(errors.values()) < 1e-5, errors
+    assert errors.ok, errors
 
 
 def test_values_match_plain_formulas(xp):

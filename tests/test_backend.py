@@ -1,7 +1,14 @@
-"""The array-module abstraction: device and dtype choice, copies, and the same results
-on every backend present."""
+"""The array-module abstraction: device and dtype choice, copies, and what a missing GPU does.
+(The backends' agreement on training and on each layer: tests/test_gpu.py.)"""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy
 import pytest
+from conftest import CUDA_PROBLEM
 
 import scratchnet as sn
 from scratchnet import backend
@@ -15,14 +22,14 @@ def test_cpu_is_numpy_and_default(monkeypatch):
 
 def test_device_from_environment(monkeypatch):
     monkeypatch.setenv("SCRATCHNET_DEVICE", "gpu")
-    with pytest.raises(ValueError, match="device must be one of"):
+    with pytest.raises(ValueError, match=r"\$SCRATCHNET_DEVICE must be one of .*got .gpu."):
         backend.get_array_module()
 
 
-def test_cuda_without_cupy_is_a_clear_error():
-    if backend.cuda_available():
-        pytest.skip("a CUDA device is present")
-    with pytest.raises(RuntimeError, match="cuda"):
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed")
+def test_cuda_without_cupy_names_the_extras_to_install():
+    with pytest.raises(RuntimeError, match=r"needs CuPy: pip install 'scratchnet\[cuda12\]' or "
+                                           r"'\[cuda13\]'"):
         sn.Network([sn.Dense(2, 2)], loss=sn.Quadratic(), device="cuda")
 
 
@@ -44,18 +51,19 @@ def test_to_device_and_back(xp):
     numpy.testing.assert_array_equal(backend.to_numpy(d), a)
 
 
-def test_backends_agree_on_a_short_run(device):
-    """The same seed gives the same training on every backend, to float32 rounding."""
-    rng = numpy.random.default_rng(0)
-    X, y = rng.standard_normal((300, 8)).astype(numpy.float32), rng.integers(0, 3, 300)
-    results = []
-    for dev in ("cpu", device):
-        net = sn.Network([sn.Dense(8, 6), sn.Sigmoid(), sn.Dense(6, 3), sn.Sigmoid()],
-                         loss=sn.Quadratic(), device=dev, seed=1)
-        h = net.fit((X, y), epochs=2, batch_size=10, optimizer=sn.SGD(lr=1.0), seed=2)
-        results.append((h["loss"], net.predict(X)))
-    numpy.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-4)
-    numpy.testing.assert_allclose(results[0][1], results[1][1], atol=1e-4)
+@pytest.mark.skipif(CUDA_PROBLEM is None, reason="the cupy backend runs here")
+def test_requiring_cuda_without_it_stops_pytest_before_any_test(tmp_path):
+    """SCRATCHNET_REQUIRE_CUDA=1 (benchmarks/gpu_check.sh) makes a cupy backend that cannot
+    run an error naming why, not a skip of every cupy test."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         f"{Path(__file__).parent}/test_backend.py::test_dtypes"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "SCRATCHNET_REQUIRE_CUDA": "1"})
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR, result.stdout + result.stderr
+    assert "passed" not in result.stdout
+    assert f"SCRATCHNET_REQUIRE_CUDA is set, but the cupy backend cannot run: {CUDA_PROBLEM}" \
+        in result.stderr
 
 
 def test_only_backend_uses_cupy():

@@ -3,36 +3,36 @@ import warnings
 
 import numpy
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import scratchnet as sn
 from scratchnet.gradcheck import check_loss, numerical_gradient, relative_error
-from strategies import batches, matrices, one_hot, probabilities, to_xp
+from strategies import batches, examples, matrices, one_hot, probabilities, to_xp
 
 COSTS = [sn.Quadratic, sn.CrossEntropy, sn.BinaryCrossEntropy, sn.CategoricalCrossEntropy]
 
 
 @pytest.mark.parametrize("cls", COSTS, ids=lambda c: c.__name__)
 @given(problem=batches())
-@settings(max_examples=25, deadline=None)
+@examples(0.25)
 def test_cost_gradient_wrt_output(xp, cls, problem):
     seed, n, k, _ = problem
     a = to_xp(xp, probabilities(seed, n, k))
     y = to_xp(xp, one_hot(seed + 1, n, k))
-    assert check_loss(cls(), a, y) < 1e-6
+    assert check_loss(cls(), a, y).ok
 
 
 def test_nll_gradient_wrt_log_probabilities(xp):
     a = to_xp(xp, numpy.log(probabilities(0, 4, 3)))
     y = to_xp(xp, one_hot(1, 4, 3))
-    assert check_loss(sn.NLL(), a, y) < 1e-6
+    assert check_loss(sn.NLL(), a, y).ok
 
 
 @pytest.mark.parametrize("cls", [sn.CrossEntropy, sn.CategoricalCrossEntropy, sn.NLL],
                          ids=lambda c: c.__name__)
 @given(problem=batches(), scale=st.sampled_from([0.3, 1.0, 4.0]))
-@settings(max_examples=25, deadline=None)
+@examples(0.25)
 def test_fused_output_error_is_dC_dz(xp, cls, problem, scale):
     """δ^L = (a - y)/N for sigmoid+cross-entropy and softmax+cross-entropy, e^a - y for NLL."""
     seed, n, k, _ = problem
@@ -40,7 +40,7 @@ def test_fused_output_error_is_dC_dz(xp, cls, problem, scale):
     y = to_xp(xp, one_hot(seed + 1, n, k))
     # 1e-5: at |z| ~ 13, ln(1 - σ(z)) loses digits to cancellation in the cost the numerical
     # derivative is taken of (the fused δ itself is exact). Planted bugs score 1e-2 and up.
-    assert check_loss(cls(), z, y, fused=True) < 1e-5
+    assert check_loss(cls(), z, y, fused=True).ok
 
 
 def test_quadratic_value_is_half_squared_norm_over_n():
