@@ -125,8 +125,9 @@ def report(systems, summaries, n_seeds, quick):
     how many systems' means are at or above their reference (a quick run: how many ran)."""
     ran = sum(s["n"] == n_seeds for s in summaries)
     if quick:
-        return ([f"quick: {ran} / {len(systems)} systems ran ({' '.join(QUICK_FLAGS)}, seed "
-                 "0): a smoke run, it does not claim the reference figures"],
+        return ([f"quick: {ran} / {len(systems)} systems ran ({' '.join(QUICK_FLAGS)}, "
+                 f"{n_seeds} seed{'s' * (n_seeds > 1)}): a smoke run, it does not claim the "
+                 "reference figures"],
                 0 if ran == len(systems) else 1)
     reproduced = sum(s["n"] == n_seeds and s["reproduced"] for s in summaries)
     return ([f"reproduced: {reproduced} / {len(systems)} at or above the reference"],

@@ -274,19 +274,22 @@ class Network:
         # Each mini-batch gathers its rows from a shuffled order: cheaper than copying the
         # whole training set into a shuffled array every epoch.
         order = to_device(rng.permutation(n), xp) if shuffle else xp.arange(n)
+        # Only the callbacks that watch mini-batches are called after each one.
+        watchers = [c for c in callbacks if type(c).on_batch_end is not Callback.on_batch_end]
         outputs, batch_logs = [], {"size": batch_size}
         for b, k in enumerate(range(0, n, batch_size)):
             rows = order[k:k + batch_size]
             outputs.append(self.train_step(X.take(rows, axis=0), Y.take(rows, axis=0),
                                            optimizer, n))
-            batch_logs["size"] = len(rows)
-            for c in callbacks:
-                c.on_batch_end(b, batch_logs)
+            if watchers:
+                batch_logs["size"] = len(rows)
+                for c in watchers:
+                    c.on_batch_end(b, batch_logs)
         # Training metrics from the outputs each batch had as it was trained, in one
         # vectorised pass (no per-step work beyond keeping the output).
         outputs = xp.concatenate(outputs)
-        return {"loss": float(self.loss.value(xp, outputs, Y[order])),
-                "accuracy": int(self._correct(outputs, labels[order])) / n, "lr": lr}
+        return {"loss": float(self.loss.value(xp, outputs, Y.take(order, axis=0))),
+                "accuracy": int(self._correct(outputs, labels.take(order))) / n, "lr": lr}
 
     def _augmented(self, augment, original, rng):
         """This epoch's training inputs: augment(original, rng), checked, on the device."""

@@ -1,6 +1,7 @@
 """examples/reproduce.py: the verdict (the mean over seeds against the reference), the table,
 the `reproduced: K / N` line and the exit status, on made-up results with the sweep replaced
 (no MNIST needed); then `reproduce.py --quick` for real (needs $SCRATCHNET_DATA)."""
+import importlib.util
 import json
 import os
 import re
@@ -220,7 +221,8 @@ def test_bad_flags_are_one_line_and_status_2(argv, message):
 
 def test_every_system_is_an_example_listed_in_the_readme():
     readme = (ROOT / "README.md").read_text()
-    examples = readme[readme.index("## Examples"):readme.index("### The front end")]
+    start = readme.index("\n## Examples\n")
+    examples = readme[start:readme.index("\n## ", start + 1)]
     for system in reproduce.SYSTEMS:
         assert (EXAMPLES / system[0]).is_file()
         assert f"`{reproduce.command(system)}`" in examples, reproduce.command(system)
@@ -230,14 +232,14 @@ def test_every_system_is_an_example_listed_in_the_readme():
 
 @pytest.mark.skipif(not os.environ.get("SCRATCHNET_DATA"), reason="needs MNIST in $SCRATCHNET_DATA")
 def test_quick_runs_every_system_and_resumes_from_its_results_file(tmp_path):
-    def quick():
+    def quick(*flags):
         return subprocess.run(
-            [sys.executable, str(EXAMPLES / "reproduce.py"), "--quick", "--results", results],
+            [sys.executable, str(EXAMPLES / "reproduce.py"), "--quick", *flags],
             capture_output=True, text=True, timeout=600,
             env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
 
     results = tmp_path / "quick.jsonl"
-    first = quick()
+    first = quick("--results", results)
     assert first.returncode == 0, first.stderr
     lines = first.stdout.strip().splitlines()
     assert lines[-1].startswith(f"quick: {N} / {N} systems ran") and "Traceback" not in first.stderr
@@ -249,10 +251,32 @@ def test_quick_runs_every_system_and_resumes_from_its_results_file(tmp_path):
     accuracies = [r["result"]["test_accuracy"] for r in records]
     assert all(0 <= a <= 1 for a in accuracies) and statistics.fmean(accuracies) > 0.1
 
-    again = quick()                                    # everything comes from the file
+    again = quick("--results", results)                # everything comes from the file
     assert again.returncode == 0 and again.stderr == ""
     assert f"{N} runs ({N} from {results})" in again.stdout
     assert [line for line in again.stdout.splitlines() if ROW.match(line)] == \
         [line for line in lines if ROW.match(line)]
     assert len(read_results(results)) == N
     assert json.loads(results.read_text().splitlines()[0])["run"] == reproduce.RUN
+
+
+def figures_of(stdout):
+    """The table's rows without the seconds column, which is measured."""
+    return [re.sub(r"\| [\d.]+ \| (?=[^|]+ \|$)", "| s | ", line)
+            for line in stdout.splitlines() if ROW.match(line)]
+
+
+@pytest.mark.skipif(not os.environ.get("SCRATCHNET_DATA"), reason="needs MNIST in $SCRATCHNET_DATA")
+@pytest.mark.skipif(importlib.util.find_spec("joblib") is None,
+                    reason="needs joblib: pip install -e '.[sweep]'")
+def test_quick_on_two_processes_prints_the_same_figures(tmp_path):
+    def quick(*flags):
+        result = subprocess.run([sys.executable, str(EXAMPLES / "reproduce.py"), "--quick",
+                                 "--seeds", "2", *flags], capture_output=True, text=True,
+                                timeout=600, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
+        assert result.returncode == 0, result.stderr
+        return figures_of(result.stdout)
+
+    serial = quick()
+    assert len(serial) == N and all(" ± " in row for row in serial)
+    assert quick("--jobs", "2") == serial
