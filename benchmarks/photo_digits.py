@@ -35,7 +35,6 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 import reader  # noqa: E402  the front end's digit reader (first: common's sys.path, BLAS)
-
 import scratchnet as sn  # noqa: E402
 from common import Parser, count  # noqa: E402
 from scratchnet import imaging, preview  # noqa: E402

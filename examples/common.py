@@ -147,6 +147,16 @@ def add_sgd_flags(parser, hyper):
     return parser
 
 
+def add_sweep_flags(parser):
+    """--jobs N and --scheduler ADDR: where the runs of a sweep go (scratchnet.sweep)."""
+    parser.add_argument("--jobs", type=count(1), default=1, metavar="N",
+                        help="runs side by side on N local processes (default 1)")
+    parser.add_argument("--scheduler", metavar="ADDR",
+                        help="run on the Dask cluster whose scheduler is at ADDR "
+                             "(tcp://HOST:8786; needs pip install -e '.[dask]')")
+    return parser
+
+
 def add_output_flags(parser):
     """--save PATH (the trained network, .npz) and --plot PATH (loss and accuracy curves, PNG)."""
     parser.add_argument("--save", metavar="PATH", help="save the trained network here (.npz)")

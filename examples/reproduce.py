@@ -29,7 +29,7 @@ import statistics
 import sys
 import time
 
-from common import Parser, count
+from common import Parser, add_sweep_flags, count
 from scratchnet.sweep import SweepError, read_results, run_example, run_name, sweep
 
 # The reference systems: (script, its flags, what it is, the reference test accuracy, where
@@ -173,11 +173,7 @@ def main(argv=None):
                         help="seeds 0 .. N-1 for every system (default 3; --quick: 1)")
     parser.add_argument("--quick", action="store_true",
                         help=f"a smoke run ({' '.join(QUICK_FLAGS)}): claims no figure")
-    parser.add_argument("--jobs", type=count(1), default=1, metavar="N",
-                        help="runs side by side on N local processes (default 1)")
-    parser.add_argument("--scheduler", metavar="ADDR",
-                        help="run on the Dask cluster whose scheduler is at ADDR "
-                             "(tcp://HOST:8786; needs pip install -e '.[dask]')")
+    add_sweep_flags(parser)
     parser.add_argument("--results", metavar="FILE.jsonl",
                         help="keep each finished run in this JSON-lines file; skip the runs "
                              "already in it")

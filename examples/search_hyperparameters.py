@@ -46,7 +46,7 @@ import json
 import sys
 import time
 
-from common import (Parser, add_common_flags, add_sgd_flags, count, load_data, parse,
+from common import (Parser, add_common_flags, add_sgd_flags, add_sweep_flags, load_data, parse,
                     positive_int, rate, penalty, sn)
 from scratchnet.files import atomic_write
 from scratchnet.sweep import SweepError, run_example, sweep
@@ -189,11 +189,7 @@ def main(argv=None):
                         help="stage 1's λ values")
     parser.add_argument("--batch-sizes", type=numbers(positive_int), default=BATCH_SIZES,
                         help="stage 1's mini-batch sizes")
-    parser.add_argument("--jobs", type=count(1), default=1, metavar="N",
-                        help="runs side by side on N local processes (default 1)")
-    parser.add_argument("--scheduler", metavar="ADDR",
-                        help="run on the Dask cluster whose scheduler is at ADDR "
-                             "(tcp://HOST:8786; needs pip install -e '.[dask]')")
+    add_sweep_flags(parser)
     parser.add_argument("--one", action="store_true",
                         help="train one stage-1 network with --eta --lmbda --batch-size and "
                              "write its figures to --results (what each stage-1 run does)")

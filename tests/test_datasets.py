@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 import pytest
-from mnist_files import assert_idx_error, make_mnist, offline, sha256_table  # noqa: F401
 
+from mnist_files import assert_idx_error, make_mnist, offline, sha256_table  # noqa: F401
 from scratchnet import datasets, download
 from scratchnet.datasets import (
     FASHION_MNIST,

@@ -31,6 +31,7 @@ from scratchnet.imaging import ImageError
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(EXAMPLES))
 import draw  # noqa: E402
+
 import reader as reader_module  # noqa: E402
 
 WAIT = 30          # seconds: the most any one socket operation in these tests may wait

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from digit_pictures import draw, encoded
 from PIL import Image
 
 import scratchnet as sn
+from digit_pictures import draw, encoded
 from scratchnet import imaging
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

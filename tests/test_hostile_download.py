@@ -12,8 +12,8 @@ import threading
 import time
 
 import pytest
-from mnist_files import idx_bytes, offline  # noqa: F401
 
+from mnist_files import idx_bytes, offline  # noqa: F401
 from scratchnet.download import download_idx
 from scratchnet.idx import DataNotFoundError
 

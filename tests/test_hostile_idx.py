@@ -8,7 +8,6 @@ import gzip
 import io
 import os
 import tempfile
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from mnist_files import assert_idx_error, idx_bytes, make_mnist
 
+import memory
+from mnist_files import assert_idx_error, idx_bytes, make_mnist
 from scratchnet import datasets
 from scratchnet.datasets import load_mnist
 from scratchnet.files import MAX_BYTES
@@ -30,15 +30,7 @@ SLACK = 4 * MiB  # buffers, the decompressor's state, tracemalloc's own noise
 
 def peak_while(call):
     """The call's result (or the IDXError it raised) and the peak bytes allocated meanwhile."""
-    tracemalloc.start()
-    try:
-        result = call()
-    except IDXError as e:
-        result = e
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return result, peak
+    return memory.peak_while(call, IDXError)
 
 
 def gzip_bomb(head, mebibytes):

@@ -11,11 +11,11 @@ import zlib
 
 import numpy as np
 import pytest
-from digit_pictures import check_invariants, draw, encoded, write
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
+from digit_pictures import check_invariants, draw, encoded, write
 from scratchnet.imagefile import ImageError, load_image
 from scratchnet.imaging import load_digit
 from strategies import examples

@@ -16,7 +16,6 @@ import json
 import os
 import struct
 import tempfile
-import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numpy.lib import format as npy
 
+import memory
 import scratchnet as sn
 from scratchnet import npz
 from scratchnet.files import MAX_BYTES
@@ -39,15 +39,7 @@ SLACK = 4 * MiB  # buffers, a small file's metadata, tracemalloc's own noise
 
 def peak_while(call):
     """The call's result (or the ModelFileError it raised) and the peak bytes allocated."""
-    tracemalloc.start()
-    try:
-        result = call()
-    except ModelFileError as e:
-        result = e
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-    return result, peak
+    return memory.peak_while(call, ModelFileError)
 
 
 def refused(path, *phrases, **kwargs):
@@ -560,10 +552,12 @@ def test_damaged_files_give_a_model_file_error_or_a_network(folder, damages):
     load_or_refuse(write(folder, damaged(VALID, damages), "fuzz.npz"))
 
 
+def _containers(inner):
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+
+
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8)
-                    | st.floats(allow_nan=False, allow_infinity=False),
-                    lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+                    | st.floats(allow_nan=False, allow_infinity=False), _containers, max_leaves=8)
 
 
 @st.composite

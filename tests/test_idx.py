@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from mnist_files import assert_idx_error, idx_bytes
 
+from mnist_files import assert_idx_error, idx_bytes
 from scratchnet.idx import (
     DataNotFoundError,
     IDXError,

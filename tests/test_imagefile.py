@@ -9,9 +9,9 @@ import os
 
 import numpy as np
 import pytest
-from digit_pictures import clean, draw, encoded, grey, similar, write
 from PIL import Image, TiffImagePlugin
 
+from digit_pictures import clean, draw, encoded, grey, similar, write
 from scratchnet import imagefile
 from scratchnet.imagefile import ImageError, label, load_image, to_grey
 from scratchnet.imaging import load_digit

@@ -9,6 +9,11 @@ test_imagefile.py, damaged files in test_hostile_images.py.
 """
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import ImageDraw
+
 from digit_pictures import (
     CENTRE_LINES,
     check_invariants,
@@ -18,11 +23,6 @@ from digit_pictures import (
     grey,
     similar,
 )
-from hypothesis import HealthCheck, given
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-from PIL import ImageDraw
-
 from scratchnet import imaging, raster
 from scratchnet.imaging import ImageError, to_mnist
 from strategies import examples

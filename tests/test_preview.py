@@ -3,9 +3,9 @@ import os
 
 import numpy as np
 import pytest
-from digit_pictures import clean, draw, grey
 from PIL import Image
 
+from digit_pictures import clean, draw, grey
 from scratchnet.preview import THUMB, save_preview, thumbnail
 
 

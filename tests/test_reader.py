@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from digit_pictures import CENTRE_LINES, dashed, draw, encoded, grey
 
 import scratchnet as sn
+from digit_pictures import CENTRE_LINES, dashed, draw, encoded, grey
 from scratchnet.imaging import ImageError, to_mnist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))

@@ -14,8 +14,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-import sweep_runs
 
+import sweep_runs
 from scratchnet.sweep import SweepError, read_results, run_example, run_name, sweep
 
 TESTS = Path(__file__).resolve().parent
