@@ -37,6 +37,8 @@ from urllib.parse import urlsplit
 
 import common  # noqa: F401  first: it pins BLAS to one thread before NumPy loads
 
+from common import Parser  # noqa: E402
+
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -279,14 +281,17 @@ def serve_in_thread(reader, host="127.0.0.1", port=0, **options):
 
 def port_number(text):
     """An argparse type: a TCP port, 0-65535 (0: any free port)."""
-    port = int(text)
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
     if not 0 <= port <= 65535:
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"must be 0-65535 (0: any free port), got {port}")
     return port
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", metavar="PATH",
                         help="model file (default: the front end's, trained on first use)")
     parser.add_argument("--host", default="127.0.0.1",
@@ -297,6 +302,13 @@ def main(argv=None):
                         help="MNIST folder, to train the default model (default: "
                              "$SCRATCHNET_DATA, the user cache, or download)")
     args = parser.parse_args(argv)
+    if args.model is not None and not args.model:
+        parser.error("--model: empty path (leave --model out for the default model)")
+    if not args.host.strip():
+        parser.error("--host: empty (127.0.0.1 for this machine only; 0.0.0.0 for every "
+                     "interface, on purpose)")
+    if args.data is not None and not Path(args.data).is_dir():
+        parser.error(f"--data: {args.data!r} is not a folder")
 
     try:
         reader = load_reader(args.model, args.data)

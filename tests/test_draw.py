@@ -511,3 +511,21 @@ def test_bad_flags_get_one_line(model, tmp_path, args, word):
         out, err = proc.communicate(timeout=120)
     assert proc.returncode in (1, 2) and out == "" and "Traceback" not in err
     assert word in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--port", "-1"], "error: --port: must be 0-65535 (0: any free port), got -1"),
+    (["--port", "abc"], "error: --port: expected a port number, got 'abc'"),
+    (["--model", ""], "error: --model: empty path (leave --model out for the default model)"),
+    (["--host", ""], "error: --host: empty (127.0.0.1 for this machine only; 0.0.0.0 for every "
+                     "interface, on purpose)"),
+    (["--data", "{tmp}/none"], "error: --data: '{tmp}/none' is not a folder")])
+def test_a_bad_flag_is_one_line_with_exit_status_2_before_anything_runs(tmp_path, args, line):
+    """An empty --model must not mean 'train the default model', nor an empty --host 'listen
+    on every interface'."""
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = start(*args)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and out == ""
+    assert err.strip().splitlines() == [line.replace("{tmp}", str(tmp_path))]
+
