@@ -42,7 +42,7 @@ from common import Parser  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from reader import load_reader  # noqa: E402
+from reader import add_model_flags, check_model_flags, load_reader  # noqa: E402
 from scratchnet.imaging import ImageError  # noqa: E402
 
 STATIC = Path(__file__).resolve().parent / "draw"
@@ -292,23 +292,16 @@ def port_number(text):
 
 def main(argv=None):
     parser = Parser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", metavar="PATH",
-                        help="model file (default: the front end's, trained on first use)")
+    add_model_flags(parser)
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=port_number, default=8000,
                         help="port (default 8000; 0 picks a free one)")
-    parser.add_argument("--data", default=None,
-                        help="MNIST folder, to train the default model (default: "
-                             "$SCRATCHNET_DATA, the user cache, or download)")
     args = parser.parse_args(argv)
-    if args.model is not None and not args.model:
-        parser.error("--model: empty path (leave --model out for the default model)")
+    check_model_flags(parser, args)
     if not args.host.strip():
         parser.error("--host: empty (127.0.0.1 for this machine only; 0.0.0.0 for every "
                      "interface, on purpose)")
-    if args.data is not None and not Path(args.data).is_dir():
-        parser.error(f"--data: {args.data!r} is not a folder")
 
     try:
         reader = load_reader(args.model, args.data)

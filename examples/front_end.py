@@ -33,7 +33,7 @@ import sys
 import common  # noqa: F401  first: it pins BLAS to one thread before NumPy loads
 
 from common import Parser  # noqa: E402
-from reader import ReaderError, default_model_path, load_reader  # noqa: E402
+from reader import ReaderError, add_model_flags, check_model_flags, load_reader  # noqa: E402
 from scratchnet import imaging, preview  # noqa: E402
 from scratchnet.imagefile import label  # noqa: E402
 from scratchnet.io import ModelFileError  # noqa: E402
@@ -45,28 +45,17 @@ def parse_args(argv=None):
     """The command line, every flag checked before any image or model is read."""
     parser = Parser(description=__doc__.splitlines()[0])
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="photos or scans of digits")
-    parser.add_argument("--model", metavar="PATH",
-                        help=f"model file (default: {default_model_path()}, trained there on "
-                             "first use)")
+    add_model_flags(parser)
     parser.add_argument("--show", metavar="PATH",
                         help="save each input beside the 28x28 the network saw, as one PNG")
-    parser.add_argument("--data", metavar="DIR",
-                        help="MNIST folder, to train the default model (default: "
-                             "$SCRATCHNET_DATA, the user cache, or download)")
     args = parser.parse_args(argv)
-    if args.model is not None:
-        if not args.model:
-            parser.error("--model: empty path (leave --model out for the default model)")
-        if os.path.isdir(args.model):
-            parser.error(f"--model: {label(args.model)} is a folder, not a model file")
+    check_model_flags(parser, args)
     if args.show is not None:
         folder = os.path.dirname(os.path.abspath(args.show)) if args.show else ""
         if not args.show or os.path.isdir(args.show):
             parser.error(f"--show: {label(args.show) or 'empty path'}: need a PNG file's path")
         if not os.path.isdir(folder):
             parser.error(f"--show: {label(args.show)}: folder {label(folder)} does not exist")
-    if args.data is not None and not os.path.isdir(args.data):
-        parser.error(f"--data: {label(args.data) or 'empty path'} is not a folder")
     return args
 
 

@@ -76,6 +76,29 @@ def default_model_path():
     return Path(sn.datasets.cache_dir()) / "models" / "deep_perceptron.npz"
 
 
+def add_model_flags(parser):
+    """--model PATH and --data DIR, as the front end and the draw page both take them."""
+    parser.add_argument("--model", metavar="PATH",
+                        help=f"model file (default: {default_model_path()}, trained there on "
+                             "first use)")
+    parser.add_argument("--data", metavar="DIR",
+                        help="MNIST folder, to train the default model (default: "
+                             "$SCRATCHNET_DATA, the user cache, or download)")
+    return parser
+
+
+def check_model_flags(parser, args):
+    """--model and --data checked before any model is read (``parser.error``: one line, exit
+    status 2): an empty --model is not the default model, a folder is not a model file."""
+    if args.model is not None:
+        if not args.model:
+            parser.error("--model: empty path (leave --model out for the default model)")
+        if os.path.isdir(args.model):
+            parser.error(f"--model: {label(args.model)} is a folder, not a model file")
+    if args.data is not None and not os.path.isdir(args.data):
+        parser.error(f"--data: {label(args.data) or 'empty path'} is not a folder")
+
+
 def load_reader(model=None, data=None):
     """A Reader for the model file ``model``; None: the default model, trained first if it is
     not there yet (``data``: the MNIST folder to train it on; None: the usual places)."""

@@ -519,7 +519,8 @@ def test_bad_flags_get_one_line(model, tmp_path, args, word):
     (["--model", ""], "error: --model: empty path (leave --model out for the default model)"),
     (["--host", ""], "error: --host: empty (127.0.0.1 for this machine only; 0.0.0.0 for every "
                      "interface, on purpose)"),
-    (["--data", "{tmp}/none"], "error: --data: '{tmp}/none' is not a folder")])
+    (["--data", "{tmp}/none"], "error: --data: {tmp}/none is not a folder"),
+    (["--model", "{tmp}"], "error: --model: {tmp} is a folder, not a model file")])
 def test_a_bad_flag_is_one_line_with_exit_status_2_before_anything_runs(tmp_path, args, line):
     """An empty --model must not mean 'train the default model', nor an empty --host 'listen
     on every interface'."""
