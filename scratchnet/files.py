@@ -12,7 +12,12 @@ dead process's locks). A writer checks after locking that its name still points 
 (a cleaner may have taken it for abandoned in the instant between creating and locking it) and
 otherwise starts over under a new name. Without ``fcntl`` (Windows) an open file cannot be
 deleted, so trying to delete each one is equally safe there.
+
+Reading: ``open_regular`` opens a file only if it is a regular file (a named pipe would block a
+reader forever, a device never end), and ``printable`` is how a file's name goes in a one-line
+message.
 """
+import errno
 import os
 import re
 import secrets
@@ -27,6 +32,36 @@ except ImportError:          # Windows
 # The most bytes a file we read may make us allocate, unless the caller raises it (``max_bytes=``):
 # a small file must never claim gigabytes. Model files and IDX files both check against it.
 MAX_BYTES = 1 << 30
+
+
+class NotRegularFileError(OSError):
+    """A named pipe, socket or device where a file to read was expected."""
+
+
+def open_regular(path, buffering=-1):
+    """``path`` opened for binary reading, if it is a regular file. It is opened without
+    blocking and then checked with fstat, so a pipe is refused at once and nothing can be
+    swapped in between the check and the open. Raises FileNotFoundError, IsADirectoryError,
+    NotRegularFileError, or the OSError (ValueError for a NUL byte) of the open."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", os.fsdecode(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(errno.EINVAL, "not a regular file", os.fsdecode(path))
+        return os.fdopen(fd, "rb", buffering=buffering)   # (non-blocking changes nothing here)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def printable(path):
+    """A file's name as it goes in a one-line message: as it is, or, if it holds a newline, an
+    escape or undecodable bytes, as ``ascii`` writes it (so it can neither break the line nor
+    drive the terminal)."""
+    name = str(path)
+    return name if name.isprintable() else ascii(name)
 
 
 def atomic_write(path, write):

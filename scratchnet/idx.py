@@ -24,15 +24,13 @@ with the file's path.
 import gzip
 import io
 import math
-import os
-import stat
 import types
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .files import MAX_BYTES, atomic_write
+from .files import MAX_BYTES, NotRegularFileError, atomic_write, open_regular, printable
 
 # IDX type code -> big-endian NumPy dtype.
 IDX_TYPES = types.MappingProxyType({0x08: ">u1", 0x09: ">i1", 0x0B: ">i2",
@@ -51,10 +49,7 @@ class IDXError(ValueError):
     @classmethod
     def at(cls, path, problem):
         """The error for `path`, with `problem` folded onto one line."""
-        name = str(path)
-        if not name.isprintable():  # a newline, an escape or undecodable bytes in a file's name
-            name = ascii(name)      # must not break the line or the terminal
-        return cls(f"{name}: " + " ".join(str(problem).split()))
+        return cls(f"{printable(path)}: " + " ".join(str(problem).split()))
 
 
 class DataNotFoundError(IDXError):
@@ -73,15 +68,16 @@ def read_idx(path, *, max_bytes=MAX_BYTES, check_header=None):
     """
     path = Path(path)
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block, a device never end
-            raise IDXError.at(path, "not a regular file")
-        with open(path, "rb", buffering=0) as f:  # read_idx_from turns its OSErrors into IDXError
-            return read_idx_from(f, path, compressed=path.name.endswith(".gz"),
-                                 max_bytes=max_bytes, check_header=check_header)
+        f = open_regular(path, buffering=0)
     except FileNotFoundError:
         raise DataNotFoundError.at(path, "no such file") from None
-    except OSError as e:  # no permission, a loop of links, ...
-        raise IDXError.at(path, f"cannot read: {e.strerror or e}") from None
+    except (IsADirectoryError, NotRegularFileError):  # a FIFO would block, a device never end
+        raise IDXError.at(path, "not a regular file") from None
+    except (OSError, ValueError) as e:  # no permission, a loop of links, a NUL in the name
+        raise IDXError.at(path, f"cannot read: {getattr(e, 'strerror', None) or e}") from None
+    with f:                             # read_idx_from turns its OSErrors into IDXError
+        return read_idx_from(f, path, compressed=path.name.endswith(".gz"),
+                             max_bytes=max_bytes, check_header=check_header)
 
 
 def parse_idx(data, where="<bytes>", *, max_bytes=MAX_BYTES):

@@ -18,11 +18,12 @@ name can neither break the line nor send escape sequences to a terminal.
 """
 import io
 import os
-import stat
 import warnings
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .files import NotRegularFileError, open_regular
 
 MAX_PIXELS = 50_000_000        # refuse larger images (decompression bombs); Pillow's own is 89M
 MAX_FILE_BYTES = 256 << 20     # the most read from a stream that cannot seek (a pipe, a socket)
@@ -84,16 +85,13 @@ def name_of(source):
 
 def _open_path(path, name):
     try:
-        mode = os.stat(path).st_mode
-        if stat.S_ISDIR(mode):
-            raise ImageError(f"{name}: is a directory, not an image file")
-        if not stat.S_ISREG(mode):     # a pipe would block, /dev/zero never end
-            raise ImageError(f"{name}: not a regular file (a pipe, socket or device)")
-        return open(path, "rb")
-    except ImageError:
-        raise
+        return open_regular(path)
     except FileNotFoundError:
         raise ImageError(f"{name}: file not found") from None
+    except IsADirectoryError:
+        raise ImageError(f"{name}: is a directory, not an image file") from None
+    except NotRegularFileError:        # a pipe would block, /dev/zero never end
+        raise ImageError(f"{name}: not a regular file (a pipe, socket or device)") from None
     except PermissionError:
         raise ImageError(f"{name}: cannot read file (permission denied)") from None
     except (OSError, ValueError) as e:     # ValueError: a path with a NUL byte

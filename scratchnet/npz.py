@@ -18,7 +18,6 @@ import hashlib
 import io
 import math
 import os
-import stat
 import struct
 import zipfile
 import zlib
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy
 from numpy.lib import format as npy
 
+from .files import NotRegularFileError, open_regular, printable
 from .idx import DEFLATE_MAX_RATIO
 
 MAX_MEMBERS = 4097           # a 1000-layer network has ~2000 arrays
@@ -46,18 +46,17 @@ class Npz:
 
     def __init__(self, path, *, max_bytes, error=ValueError, what="npz file"):
         self.path, self._error = Path(path), error
-        try:   # O_NONBLOCK: a named pipe must be refused, not waited on
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:   # a named pipe must be refused, not waited on
+            self._file = open_regular(self.path)
         except FileNotFoundError:
             raise self.error(f"no such {what}") from None
+        except IsADirectoryError:
+            raise self.error(f"is a directory, not a {what}") from None
+        except NotRegularFileError:
+            raise self.error(f"not a regular file, so not a {what}") from None
         except (OSError, ValueError) as e:   # no permission, a NUL in the name, ...
             raise self.error(f"cannot read: {getattr(e, 'strerror', None) or e}") from None
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise self.error(f"is a directory, not a {what}" if stat.S_ISDIR(st.st_mode)
-                             else f"not a regular file, so not a {what}")
-        self._file, size = os.fdopen(fd, "rb"), st.st_size
+        size = os.fstat(self._file.fileno()).st_size
         try:
             reader = _CappedReader(self._file, size, _MAX_DIRECTORY, self.error)
             try:
@@ -77,9 +76,8 @@ class Npz:
     def error(self, problem):
         """The error for this file: "PATH: problem", one printable line of bounded length (the
         problem may quote the file, and a file's name may hold a newline or an escape)."""
-        name, problem = str(self.path), _printable(problem)
-        name = name if name.isprintable() else ascii(name)   # as IDXError names files
-        return self._error(f"{name}: "
+        problem = _printable(problem)
+        return self._error(f"{printable(self.path)}: "
                            + (problem[:397] + "..." if len(problem) > 400 else problem))
 
     def close(self):
