@@ -26,6 +26,8 @@ Learning-rate schedules write ``optimizer.lr`` (PyTorch's name), nothing else.
 import math
 from collections.abc import Mapping
 
+from .inputs import count
+
 
 class Callback:
     """The base class: every moment does nothing. Override the ones you need."""
@@ -159,12 +161,6 @@ def monitored(logs, monitor):
     return logs[monitor]
 
 
-def _count(owner, name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 # ---- learning-rate schedules ------------------------------------------------------------
 
 class ReduceLROnPlateau(Callback):
@@ -180,8 +176,8 @@ class ReduceLROnPlateau(Callback):
                  threshold=1e-4, threshold_mode="rel", cooldown=0, min_lr=0.0):
         if not 0.0 < factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}")
-        self.patience = _count("ReduceLROnPlateau", "patience", patience, 0)
-        self.cooldown = _count("ReduceLROnPlateau", "cooldown", cooldown, 0)
+        self.patience = count("ReduceLROnPlateau: patience", patience, 0)
+        self.cooldown = count("ReduceLROnPlateau: cooldown", cooldown, 0)
         if not min_lr >= 0:
             raise ValueError(f"ReduceLROnPlateau: min_lr must be >= 0, got {min_lr!r}")
         self.monitor, self.factor, self.min_lr = monitor, factor, float(min_lr)
@@ -209,7 +205,7 @@ class Piecewise(Callback):
             raise ValueError(f"Piecewise: rates must be a dict giving the rate for epoch 0, "
                              f"got {rates!r}")
         for epoch, rate in rates.items():
-            _count("Piecewise", "an epoch", epoch, 0)
+            count("Piecewise: an epoch", epoch, 0)
             if not (isinstance(rate, (int, float)) and math.isfinite(rate) and rate > 0):
                 raise ValueError(f"Piecewise: the rate for epoch {epoch} must be a finite "
                                  f"number > 0, got {rate!r}")
@@ -257,7 +253,7 @@ class EarlyStopping(BestWeights):
     def __init__(self, monitor="val_loss", mode="auto", patience=0, min_delta=0.0,
                  restore_best_weights=False):
         super().__init__(monitor, mode, min_delta)
-        self.patience = _count("EarlyStopping", "patience", patience, 0)
+        self.patience = count("EarlyStopping: patience", patience, 0)
         self.restore_best_weights = bool(restore_best_weights)
         self.stopped_epoch = None
 
