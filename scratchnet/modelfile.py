@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy
 
 from .files import MAX_BYTES, atomic_write
+from .inputs import count
 from .npz import MAX_MEMBERS, MAX_NDIM, Npz, short
 
 FORMAT, VERSION = "scratchnet-model", 1
@@ -91,8 +92,7 @@ class ModelFile:
     {key: shape}; ``nbytes``: what `read_arrays` allocates. A context manager."""
 
     def __init__(self, path, *, max_bytes=MAX_BYTES):
-        if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-            raise ValueError(f"max_bytes must be a positive int, got {max_bytes!r}")
+        max_bytes = count("max_bytes", max_bytes, 1)
         self._npz = Npz(path, max_bytes=max_bytes, error=ModelFileError, what="model file")
         try:
             self._parse(max_bytes)
